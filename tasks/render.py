@@ -1,0 +1,77 @@
+"""Rendering backends: one interface, a CPU storyboard backend and the MoE model backend.
+
+A backend turns a :class:`RenderRequest` (everything that decides a shot's pixels) into frames.
+``animatic`` draws each shot as a storyboard clip on the CPU so the whole pipeline can be
+reviewed without a GPU; ``model`` runs the Wan2.2-style text-to-video model (``tasks.render_model``).
+``auto`` picks the model when weights and CUDA are there, else ``animatic``, and logs which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]  # (step done, total steps)
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything that decides the pixels of one shot render (and so its cache key)."""
+
+    prompt: str
+    negative_prompt: str
+    seed: int
+    width: int
+    height: int
+    frames: int  # 4n+1 at the model's fps
+    fps: int
+    steps: int = 40
+    guidance_high: float = 4.0  # high-noise expert (early steps)
+    guidance_low: float = 3.0   # low-noise expert (late steps)
+    shift: float = 12.0
+    sampler: str = "unipc"
+    # Storyboard-only inputs: ignored by the model, drawn by the animatic.
+    title: str = ""
+    camera: str = "static"
+    image: str | None = None  # product image path, if any
+    brand_colors: tuple[str, ...] = field(default_factory=tuple)
+
+    def key_fields(self) -> dict:
+        return asdict(self)
+
+
+class RenderBackend(Protocol):
+    """What the campaign flow needs from a renderer."""
+
+    name: str
+
+    def fingerprint(self) -> str:
+        """Identity of the model and its weights: renders from another fingerprint differ."""
+        ...
+
+    def render(self, request: RenderRequest, *, on_progress: ProgressFn | None = None
+               ) -> Iterator[np.ndarray]:
+        """Yield ``request.frames`` frames, each ``uint8 [height, width, 3]``."""
+        ...
+
+
+def render_key(request: RenderRequest, backend_fingerprint: str, backend_name: str) -> str:
+    """SHA-256 over everything that decides a render's pixels (the template-cache key)."""
+    payload = {"backend": backend_name, "fingerprint": backend_fingerprint,
+               **request.key_fields()}
+    if request.image:
+        image = Path(request.image)
+        # The product image's bytes decide the pixels, not its path.
+        payload["image"] = hashlib.sha256(image.read_bytes()).hexdigest() if image.is_file() \
+            else request.image
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=list).encode()
+    return hashlib.sha256(blob).hexdigest()

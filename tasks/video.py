@@ -1,0 +1,230 @@
+"""Video files in and out, one frame at a time.
+
+Frames are ``uint8`` arrays of shape ``[H, W, 3]`` (RGB). Clips are streamed through the ffmpeg
+binary that imageio-ffmpeg ships, so a whole clip is never held in memory as an array, and
+every stage can be tested with a few numpy frames and a temporary path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+
+from common.errors import MediaError
+
+# H.264 in yuv420p needs even sides; every size the factory accepts is a multiple of 16 anyway.
+DEFAULT_CRF = 20
+DEFAULT_PRESET = "veryfast"  # platform-facts.md: ~95-135 fps at 720p on 2 cores
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary bundled by imageio-ffmpeg (has libx264, libass, vid.stab)."""
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds, read from ffmpeg's own description of it."""
+
+    width: int
+    height: int
+    fps: Fraction
+    frames: int
+    duration: float  # seconds
+    codec: str
+    has_subtitles: bool = False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+_STREAM_RE = re.compile(r"Stream #\d+:\d+(?:\[\w+\])?(?:\((\w+)\))?: (Video|Audio|Subtitle|Data): (\w+)")
+_SIZE_RE = re.compile(r", (\d{2,5})x(\d{2,5})[, ]")
+_FPS_RE = re.compile(r", ([\d.]+(?:/\d+)?) fps")
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+\.\d+)")
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Describe a video file: size, frame rate, exact frame count and duration.
+
+    The frame count is counted by decoding (``-f null``), not estimated from the container, so
+    tests and manifests can rely on it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: no such video file")
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0",
+         "-c", "copy", "-f", "null", "-"],
+        capture_output=True, text=True, errors="replace",
+    )
+    err = proc.stderr
+    streams = _STREAM_RE.findall(err)
+    video = [s for s in streams if s[1] == "Video"]
+    if proc.returncode != 0 or not video:
+        raise MediaError(f"{path}: not a readable video ({_last_line(err)})")
+    video_line = next(line for line in err.splitlines() if "Video:" in line)
+    size = _SIZE_RE.search(video_line)
+    fps = _FPS_RE.search(video_line)
+    frames = re.findall(r"frame=\s*(\d+)", err)
+    duration = _DURATION_RE.search(err)
+    if not (size and fps and frames):
+        raise MediaError(f"{path}: could not read size, frame rate or frame count from ffmpeg")
+    rate = _parse_rate(fps.group(1))
+    n = int(frames[-1])
+    seconds = (int(duration.group(1)) * 3600 + int(duration.group(2)) * 60
+               + float(duration.group(3))) if duration else n / float(rate)
+    return VideoInfo(width=int(size.group(1)), height=int(size.group(2)), fps=rate, frames=n,
+                     duration=seconds, codec=video[0][2],
+                     has_subtitles=any(s[1] == "Subtitle" for s in streams))
+
+
+def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """Yield the frames of a video as ``uint8 [H, W, 3]`` RGB arrays, one at a time."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: no such video file")
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        meta = next(reader)
+    except (RuntimeError, OSError, StopIteration) as exc:
+        raise MediaError(f"{path}: cannot decode video ({exc})") from exc
+    width, height = meta["size"]
+    try:
+        for raw in reader:
+            yield np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+    finally:
+        reader.close()
+
+
+class FrameWriter:
+    """Encode frames to an H.264 yuv420p MP4 with faststart, streaming them to ffmpeg.
+
+    Use as a context manager; :meth:`write` takes one ``uint8 [H, W, 3]`` frame. The file is
+    written to a temporary name and renamed on a clean exit, so a crash never leaves a
+    half-written MP4 under the final name.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fps: float | Fraction, size: tuple[int, int],
+                 crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET,
+                 metadata: dict[str, str] | None = None) -> None:
+        width, height = size
+        if width % 2 or height % 2:
+            raise MediaError(f"{path}: frame size {width}x{height} must have even sides for H.264")
+        self.path = Path(path)
+        self.size = (int(width), int(height))
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self.frames_written = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.partial.mp4")
+        out_params = ["-preset", preset, "-crf", str(crf), "-movflags", "+faststart",
+                      "-r", _rate_arg(self.fps)]
+        for key, value in (metadata or {}).items():
+            out_params += ["-metadata", f"{key}={value}"]
+        self._gen = imageio_ffmpeg.write_frames(
+            str(self._tmp), self.size, pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
+            fps=float(self.fps), codec="libx264", quality=None, macro_block_size=1,
+            input_params=["-framerate", _rate_arg(self.fps)], output_params=out_params,
+        )
+        self._gen.send(None)
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.dtype != np.uint8 or frame.shape != (self.size[1], self.size[0], 3):
+            raise MediaError(
+                f"{self.path}: frame {self.frames_written} has shape {frame.shape} {frame.dtype}, "
+                f"expected ({self.size[1]}, {self.size[0]}, 3) uint8")
+        self._gen.send(np.ascontiguousarray(frame))
+        self.frames_written += 1
+
+    def close(self, *, keep: bool = True) -> None:
+        try:
+            self._gen.close()
+        except RuntimeError as exc:
+            self._tmp.unlink(missing_ok=True)
+            raise MediaError(f"{self.path}: ffmpeg failed while encoding ({exc})") from exc
+        if keep and self.frames_written:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(keep=exc_type is None)
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: float | Fraction,
+                crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET,
+                metadata: dict[str, str] | None = None) -> int:
+    """Encode an iterable of frames to ``path``; returns the number of frames written."""
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise MediaError(f"{path}: no frames to write")
+    h, w = first.shape[:2]
+    with FrameWriter(path, fps=fps, size=(w, h), crf=crf, preset=preset,
+                     metadata=metadata) as writer:
+        writer.write(first)
+        for frame in it:
+            writer.write(frame)
+    return writer.frames_written
+
+
+def run_ffmpeg(args: list[str], *, what: str) -> str:
+    """Run the bundled ffmpeg with ``args``; raise MediaError naming ``what`` on failure."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *args],
+                          capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        raise MediaError(f"{what}: ffmpeg failed: {_last_line(proc.stderr)}")
+    return proc.stderr
+
+
+def read_tags(path: str | os.PathLike) -> dict[str, str]:
+    """Container-level metadata tags of an MP4 (``-metadata key=value`` on write)."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-f",
+                           "ffmetadata", "-"], capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        raise MediaError(f"{path}: cannot read metadata ({_last_line(proc.stderr)})")
+    tags: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith((";", "[")) or "=" not in line:
+            if line.startswith("["):  # stream/chapter sections follow the global ones
+                break
+            continue
+        key, _, value = line.partition("=")
+        tags[key] = value.replace("\\=", "=").replace("\\;", ";").replace("\\#", "#")
+    return tags
+
+
+def _parse_rate(text: str) -> Fraction:
+    """ffmpeg prints NTSC rates rounded ("29.97 fps"); map them back to n*1000/1001."""
+    rate = Fraction(text).limit_denominator(1001)
+    ntsc = round(float(rate) * 1.001)
+    if abs(float(rate) - ntsc * 1000 / 1001) < 0.006 and rate.denominator != 1:
+        return Fraction(ntsc * 1000, 1001)
+    return rate
+
+
+def _rate_arg(fps: Fraction) -> str:
+    return f"{fps.numerator}/{fps.denominator}"
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def dumps_info(info: VideoInfo) -> str:
+    return json.dumps({"width": info.width, "height": info.height, "fps": str(info.fps),
+                       "frames": info.frames, "duration": round(info.duration, 3)})
