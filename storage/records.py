@@ -1,0 +1,186 @@
+"""Reading and writing run records. Small functions over a SQLAlchemy session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from common.errors import PublishRefused, StorageError
+from storage.models import (Campaign, Clip, ModerationDecision, Publication, Run, Shot, utcnow)
+
+# Decisions after which a clip may be published; anything else (or nothing) refuses.
+PUBLISHABLE = {"allow", "approved"}
+
+
+def upsert_campaign(s: Session, *, campaign_id: str, name: str, kind: str, spec_path: str,
+                    spec_sha256: str, spec: dict) -> Campaign:
+    campaign = s.get(Campaign, campaign_id)
+    if campaign is None:
+        campaign = Campaign(id=campaign_id, name=name, kind=kind, spec_path=spec_path,
+                            spec_sha256=spec_sha256, spec=spec)
+        s.add(campaign)
+    else:
+        campaign.name, campaign.kind, campaign.spec_path = name, kind, spec_path
+        campaign.spec_sha256, campaign.spec = spec_sha256, spec
+    s.flush()
+    return campaign
+
+
+def start_run(s: Session, *, run_id: str, campaign_id: str, kind: str, backend: str,
+              locales: list[str], flow_run_id: str | None = None,
+              parent_run_id: str | None = None) -> Run:
+    """Create the run, or reopen it when a failed run is rerun with the same id."""
+    run = s.get(Run, run_id)
+    if run is None:
+        run = Run(id=run_id, campaign_id=campaign_id, kind=kind, locales=list(locales),
+                  parent_run_id=parent_run_id, metrics={})
+        s.add(run)
+    elif run.campaign_id != campaign_id:
+        raise StorageError(f"run id {run_id!r} belongs to campaign {run.campaign_id!r}, "
+                           f"not {campaign_id!r}: choose another --run-id")
+    run.state, run.backend, run.error = "running", backend, None
+    run.locales = sorted(set(run.locales or []) | set(locales)) if kind == "localize" \
+        else list(locales)
+    run.flow_run_id = flow_run_id
+    run.attempts = (run.attempts or 0) + 1
+    run.started_at, run.finished_at = utcnow(), None
+    s.flush()
+    return run
+
+
+def finish_run(s: Session, run_id: str, *, state: str, error: str | None = None,
+               manifest_key: str | None = None) -> Run:
+    run = get_run(s, run_id)
+    run.state, run.error, run.finished_at = state, error, utcnow()
+    if manifest_key:
+        run.manifest_key = manifest_key
+    s.flush()
+    return run
+
+
+def get_run(s: Session, run_id: str) -> Run:
+    run = s.get(Run, run_id)
+    if run is None:
+        raise StorageError(f"no run {run_id!r} in the run records (see `content-factory runs`)")
+    return run
+
+
+def add_run_metrics(s: Session, run_id: str, **metrics: Any) -> None:
+    run = get_run(s, run_id)
+    merged = dict(run.metrics or {})
+    merged.update(metrics)
+    run.metrics = merged  # reassign: JSON columns do not track in-place changes
+    s.flush()
+
+
+def recent_runs(s: Session, limit: int = 20) -> list[Run]:
+    return list(s.scalars(select(Run).order_by(Run.created_at.desc()).limit(limit)))
+
+
+def upsert_shot(s: Session, *, run_id: str, shot_id: str, position: int, prompt: str,
+                negative_prompt: str, seed: int, frames: int, duration: float,
+                render_key: str) -> Shot:
+    shot = s.scalar(select(Shot).where(Shot.run_id == run_id, Shot.shot_id == shot_id))
+    if shot is None:
+        shot = Shot(run_id=run_id, shot_id=shot_id)
+        s.add(shot)
+    shot.position, shot.prompt, shot.negative_prompt = position, prompt, negative_prompt
+    shot.seed, shot.frames, shot.duration, shot.render_key = seed, frames, duration, render_key
+    s.flush()
+    return shot
+
+
+def mark_shots(s: Session, run_id: str, render_key: str, state: str) -> None:
+    for shot in s.scalars(select(Shot).where(Shot.run_id == run_id,
+                                             Shot.render_key == render_key)):
+        shot.state = state
+    s.flush()
+
+
+def upsert_clip(s: Session, *, run_id: str, locale: str, content_id: str, **fields: Any) -> Clip:
+    clip = s.scalar(select(Clip).where(Clip.run_id == run_id, Clip.locale == locale))
+    if clip is None:
+        clip = Clip(run_id=run_id, locale=locale, content_id=content_id, details={})
+        s.add(clip)
+    for name, value in fields.items():
+        setattr(clip, name, value)
+    s.flush()
+    return clip
+
+
+def get_clip(s: Session, content_id: str) -> Clip:
+    clip = s.scalar(select(Clip).where(Clip.content_id == content_id))
+    if clip is None:
+        raise StorageError(f"no clip with content id {content_id!r} in the run records")
+    return clip
+
+
+def find_clip_by_content_id(s: Session, content_id: str) -> dict | None:
+    """The clip (with its run, campaign and publications) whose content id is ``content_id``."""
+    clip = s.scalar(select(Clip).where(Clip.content_id == content_id))
+    if clip is None:
+        return None
+    return clip_summary(clip)
+
+
+def clip_summary(clip: Clip) -> dict:
+    return {
+        "content_id": clip.content_id, "run_id": clip.run_id, "locale": clip.locale,
+        "campaign_id": clip.run.campaign_id, "state": clip.state, "sha256": clip.sha256,
+        "duration": clip.duration, "frames": clip.frames,
+        "publications": [{"target": p.target, "key": p.object_key, "kind": p.kind,
+                          "sha256": p.sha256} for p in clip.publications],
+    }
+
+
+def record_decision(s: Session, *, subject_kind: str, subject_id: str, decision: str,
+                    reasons: list[str] | None = None, scores: dict | None = None,
+                    detector: str = "", detector_version: str = "", reviewer: str | None = None,
+                    run_id: str | None = None, flow_run_id: str | None = None,
+                    at: datetime | None = None) -> ModerationDecision:
+    """Append an audit row; the latest row for a subject is its current decision."""
+    row = ModerationDecision(subject_kind=subject_kind, subject_id=subject_id, decision=decision,
+                             reasons=list(reasons or []), scores=dict(scores or {}),
+                             detector=detector, detector_version=detector_version,
+                             reviewer=reviewer, run_id=run_id, flow_run_id=flow_run_id,
+                             created_at=at or utcnow())
+    s.add(row)
+    s.flush()
+    return row
+
+
+def latest_decision(s: Session, subject_kind: str, subject_id: str) -> ModerationDecision | None:
+    return s.scalar(select(ModerationDecision)
+                    .where(ModerationDecision.subject_kind == subject_kind,
+                           ModerationDecision.subject_id == subject_id)
+                    .order_by(ModerationDecision.created_at.desc(), ModerationDecision.id.desc())
+                    .limit(1))
+
+
+def assert_publishable(s: Session, content_id: str) -> None:
+    """Raise :class:`PublishRefused` unless the clip's latest decision is allow or approved."""
+    decision = latest_decision(s, "clip", content_id)
+    if decision is None:
+        raise PublishRefused(f"clip {content_id} has no moderation decision: it cannot be "
+                             "published until it is moderated (allow) or approved by a reviewer")
+    if decision.decision not in PUBLISHABLE:
+        raise PublishRefused(f"clip {content_id} is '{decision.decision}' "
+                             f"({'; '.join(decision.reasons) or 'no reason given'}): only "
+                             "allowed or approved clips are published")
+
+
+def record_publication(s: Session, *, clip: Clip, target: str, object_key: str, kind: str,
+                       url: str, sha256: str, size_bytes: int, uploaded: bool) -> Publication:
+    pub = s.scalar(select(Publication).where(Publication.clip_id == clip.id,
+                                             Publication.target == target,
+                                             Publication.object_key == object_key))
+    if pub is None:
+        pub = Publication(clip_id=clip.id, target=target, object_key=object_key)
+        s.add(pub)
+    pub.kind, pub.url, pub.sha256, pub.size_bytes = kind, url, sha256, size_bytes
+    pub.uploaded, pub.published_at = uploaded, utcnow()
+    s.flush()
+    return pub
