@@ -1,0 +1,318 @@
+"""Catalog webhook ingest: an HTTP endpoint that turns a signed catalog delivery into a Prefect event.
+
+    POST {path}   raw JSON product record
+        headers   {signature_header}: base64(HMAC-SHA256(secret, signed content))  (Shopify-style)
+                  {timestamp_header}: unix seconds or ISO 8601, when the sender sent it
+                  {event_id_header}:  the sender's delivery id (dedup key)
+                  {topic_header}:     product.created | product.updated (or products/create,
+                                      products/update, catalog.product.created|updated)
+        202       emitted  {"status": "emitted", "event": ..., "event_id", "prefect_event_id", "sku"}
+        200       replay   {"status": "duplicate", ...}: the same delivery started a run already
+        401       missing or wrong signature, missing, malformed or stale timestamp
+        413       body larger than max_body_bytes (checked on Content-Length and while streaming)
+        400       not JSON
+        422       invalid record or header: {"detail": "...", "field": "price"}
+        503       the Prefect API could not take the event; nothing recorded, the sender may retry
+
+Order of checks: size, signature, timestamp, headers, payload, replay, emit. Nothing is parsed
+before the signature is verified, and nothing is recorded before the payload is valid.
+
+The signed content is the raw body (``signed_content="body"``, Shopify's scheme) or
+``"{timestamp}." + body`` (``"timestamp.body"``, Stripe's scheme, which binds the timestamp so a
+captured request cannot be replayed after ``max_skew_s``). Either way, the ledger in
+``storage/events.py`` refuses an event id or a signature seen before.
+
+The emitted event is ``catalog.product.created|updated`` on resource ``catalog.product.<sku>``
+with the product record as payload; the ``product_clip`` deployment's trigger turns it into a
+flow run (deployments/prefect.yaml).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.errors import ConfigError, SpecError
+
+# Prefect event names the ingest emits, by the topics senders use for them.
+TOPICS: dict[str, str] = {
+    "product.created": "catalog.product.created",
+    "product.updated": "catalog.product.updated",
+    "products/create": "catalog.product.created",   # Shopify's topic names
+    "products/update": "catalog.product.updated",
+    "catalog.product.created": "catalog.product.created",
+    "catalog.product.updated": "catalog.product.updated",
+}
+# Namespace for deriving the Prefect event id from the sender's delivery id (uuid5).
+EVENT_NAMESPACE = uuid.UUID("5f1d7c3e-2b7a-4d57-9c1e-6f0f3c9a8e21")
+
+
+class IngestSettings(BaseSettings):
+    """Settings of the ingest endpoint (``FACTORY_INGEST_*`` environment variables)."""
+
+    model_config = SettingsConfigDict(env_prefix="FACTORY_INGEST_", env_file=".env", extra="ignore")
+
+    secret: SecretStr | None = Field(None, description="Shared HMAC secret; required.")
+    signature_header: str = "X-Catalog-Hmac-Sha256"
+    timestamp_header: str = "X-Catalog-Timestamp"
+    event_id_header: str = "X-Catalog-Event-Id"
+    topic_header: str = "X-Catalog-Topic"
+    signed_content: Literal["body", "timestamp.body"] = "body"
+    max_body_bytes: int = Field(256 * 1024, gt=0, description="Larger bodies get 413.")
+    max_skew_s: float = Field(300.0, gt=0, description="Older or newer timestamps get 401.")
+    path: str = "/webhooks/catalog"
+    host: str = "127.0.0.1"
+    port: int = 8787
+
+
+class Emitter(Protocol):
+    """Sends one event; returns the id the event was sent under. Raises when it cannot."""
+
+    def __call__(self, *, event: str, resource: dict[str, str], payload: dict[str, Any],
+                 event_id: uuid.UUID) -> str: ...
+
+
+def prefect_emitter(*, event: str, resource: dict[str, str], payload: dict[str, Any],
+                    event_id: uuid.UUID) -> str:
+    """Queue the event on Prefect's events worker (sent asynchronously over its websocket)."""
+    from prefect.events import emit_event
+
+    sent = emit_event(event=event, resource=resource, payload=payload, id=event_id)
+    if sent is None:
+        raise ConfigError("Prefect is not configured to send events: set PREFECT_API_URL to "
+                          "the server's API (e.g. http://127.0.0.1:4200/api)")
+    return str(sent.id)
+
+
+class ProductRecord(BaseModel):
+    """The fields the ingest checks before it emits; the flow reads the whole record."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sku: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    title: str | dict[str, str]
+    price: float = Field(ge=0)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    locales: list[str] = Field(min_length=1)
+    image: str | None = None
+    description: str | dict[str, str] | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_empty(cls, v: str | dict[str, str]) -> str | dict[str, str]:
+        if not v or (isinstance(v, dict) and not all(v.values())):
+            raise ValueError("needs a non-empty title (a string or {locale: title})")
+        return v
+
+
+def validate_product(data: Any, source: str = "webhook") -> dict[str, Any]:
+    """The product record as the flow will get it; :class:`SpecError` names the bad field."""
+    if not isinstance(data, dict):
+        raise SpecError("the body must be a JSON object (a product record)", file=source,
+                        field="body")
+    try:
+        ProductRecord.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise SpecError(f"{first['msg']} (got {first.get('input')!r})", file=source,
+                        field=field) from exc
+    return data
+
+
+class Rejected(Exception):
+    """An HTTP answer other than 'emitted': status, message and the field it concerns."""
+
+    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.field = status, detail, field
+
+
+def sign(secret: str, body: bytes, timestamp: str | None = None,
+         signed_content: str = "body") -> str:
+    """The signature header value a sender computes: base64 of HMAC-SHA256."""
+    message = body if signed_content == "body" else f"{timestamp}.".encode() + body
+    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+
+
+def parse_timestamp(value: str) -> float:
+    """Unix seconds (``1732180000``) or ISO 8601 (``2026-11-21T08:00:00Z``) -> unix seconds."""
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def load_or_create_secret(path: Path) -> str:
+    """The ingest secret stored at ``path`` (mode 0600), made on first use for one machine."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value
+
+
+def create_app(settings: IngestSettings, *, database_url: str | None = None,
+               emitter: Emitter | None = None, clock: Callable[[], float] = time.time
+               ) -> FastAPI:
+    """The FastAPI app. ``emitter`` defaults to Prefect's ``emit_event``; ``clock`` to wall time.
+
+    ``database_url`` holds the dedup ledger; it defaults to the factory database.
+    """
+    from storage.db import open_database
+    from storage.events import claim_event, mark_emitted, release_event
+
+    if settings.secret is None or not settings.secret.get_secret_value():
+        raise ConfigError("FACTORY_INGEST_SECRET is not set: the ingest endpoint needs the "
+                          "shared secret the catalog signs its webhooks with")
+    secret = settings.secret.get_secret_value().encode()
+    if database_url is None:
+        from flows.settings import get_settings
+        database_url = get_settings().database_url
+    db = open_database(database_url)
+    emit = emitter or prefect_emitter
+
+    app = FastAPI(title="content-factory catalog ingest", docs_url=None, redoc_url=None)
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise Rejected(400, "Content-Length is not a number", "Content-Length")
+            if int(declared) > settings.max_body_bytes:
+                raise Rejected(413, f"body of {declared} bytes is over the limit of "
+                                    f"{settings.max_body_bytes} bytes")
+        # Chunked or lying senders: count while reading and stop at the limit.
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > settings.max_body_bytes:
+                raise Rejected(413, f"body is over the limit of {settings.max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def verify(request: Request, body: bytes) -> tuple[str, float]:
+        header = settings.signature_header
+        given = request.headers.get(header)
+        if not given:
+            raise Rejected(401, f"missing signature header {header}", header)
+        stamp = request.headers.get(settings.timestamp_header)
+        if not stamp:
+            raise Rejected(401, f"missing timestamp header {settings.timestamp_header}",
+                           settings.timestamp_header)
+        message = body if settings.signed_content == "body" else f"{stamp}.".encode() + body
+        expected = base64.b64encode(hmac.new(secret, message, hashlib.sha256).digest())
+        if not hmac.compare_digest(expected, given.strip().encode()):
+            raise Rejected(401, f"signature in {header} does not match the body", header)
+        try:
+            sent = parse_timestamp(stamp)
+        except ValueError:
+            raise Rejected(401, f"{settings.timestamp_header} is neither unix seconds nor "
+                                f"ISO 8601: {stamp!r}", settings.timestamp_header) from None
+        skew = clock() - sent
+        if abs(skew) > settings.max_skew_s:
+            raise Rejected(401, f"{settings.timestamp_header} is {skew:+.0f} s away from now, "
+                                f"outside the allowed {settings.max_skew_s:.0f} s",
+                           settings.timestamp_header)
+        return given.strip(), sent
+
+    def record_and_emit(*, event_id: str, event: str, product: dict, body: bytes,
+                        signature: str, sent: float) -> tuple[int, dict]:
+        sku = str(product["sku"])
+        answer = {"event_id": event_id, "event": event, "sku": sku}
+        with db.session() as s:
+            fresh = claim_event(
+                s, event_id=event_id, topic=event, sku=sku,
+                body_sha256=hashlib.sha256(body).hexdigest(),
+                signature_sha256=hashlib.sha256(signature.encode()).hexdigest(),
+                sent_at=datetime.fromtimestamp(sent, UTC))
+        if not fresh:
+            return 200, {"status": "duplicate", **answer}
+        prefect_id = uuid.uuid5(EVENT_NAMESPACE, event_id)
+        resource = {"prefect.resource.id": f"catalog.product.{sku}",
+                    "prefect.resource.name": sku, "catalog.event-id": event_id}
+        try:
+            sent_id = emit(event=event, resource=resource, payload=product, event_id=prefect_id)
+        except Exception as exc:  # any emitter failure: give the id back so a retry works
+            with db.session() as s:
+                release_event(s, event_id)
+            raise Rejected(503, f"could not hand the event to Prefect ({exc}); retry later") \
+                from exc
+        with db.session() as s:
+            mark_emitted(s, event_id, sent_id)
+        return 202, {"status": "emitted", "prefect_event_id": sent_id, **answer}
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.post(settings.path)
+    async def catalog_webhook(request: Request) -> JSONResponse:
+        try:
+            body = await read_body(request)
+            signature, sent = verify(request, body)
+            topic = request.headers.get(settings.topic_header, "")
+            event = TOPICS.get(topic.strip())
+            if event is None:
+                raise Rejected(422, f"{settings.topic_header} must be one of "
+                                    f"{sorted(TOPICS)}, got {topic!r}", settings.topic_header)
+            event_id = request.headers.get(settings.event_id_header, "").strip()
+            if not event_id or len(event_id) > 255:
+                raise Rejected(422, f"{settings.event_id_header} must be a delivery id of 1 to "
+                                    f"255 characters", settings.event_id_header)
+            try:
+                data = json.loads(body)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise Rejected(400, f"body is not JSON: {exc}", "body") from None
+            try:
+                product = validate_product(data)
+            except SpecError as exc:
+                raise Rejected(422, str(exc), exc.field) from None
+            status, answer = await run_in_threadpool(
+                record_and_emit, event_id=event_id, event=event, product=product, body=body,
+                signature=signature, sent=sent)
+        except Rejected as exc:
+            return JSONResponse({"detail": exc.detail, "field": exc.field},
+                                status_code=exc.status)
+        return JSONResponse(answer, status_code=status)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m flows.ingest``: run the endpoint with uvicorn (``content-factory serve`` does)."""
+    import uvicorn
+
+    settings = IngestSettings()
+    if settings.secret is None:
+        from flows.settings import get_settings
+        secret_file = get_settings().data_dir.resolve() / "ingest.secret"
+        settings.secret = SecretStr(load_or_create_secret(secret_file))
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
