@@ -1,0 +1,226 @@
+"""Configs for the Wan2.2-style text-to-video model: one frozen dataclass per component, and presets.
+
+A preset (:class:`ModelPreset`) is everything that decides the architecture and the default
+sampling settings of a model family:
+
+- ``t2v-a14b``: two 14B DiT experts split by noise level (high-noise for t >= 875, low-noise
+  after), Wan2.1 VAE, umT5-XXL. Defaults from the Wan2.2 release (``wan/configs``): boundary
+  0.875, shift 12, guidance 4.0 (high-noise) / 3.0 (low-noise), 40 steps, 81 frames at 16 fps,
+  1280x720.
+- ``tiny``: the same architecture at toy sizes (the diffusers test sizes), random weights with a
+  fixed seed; runs in seconds on a CPU. For tests and smoke runs.
+- ``ti2v-5b``: listed so the name is known, but NOT available: it needs the Wan2.2 VAE (z_dim 48,
+  16x spatial compression) which this package does not implement; asking for it raises.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from common.errors import ConfigError
+
+# Wan2.2 `wan/configs/shared_config.py`: the negative prompt used when none is given.
+DEFAULT_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+    "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
+    "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+)
+
+# Wan2.1 VAE latent statistics (Wan2.1 `wan/modules/vae.py`, equal to diffusers' defaults).
+WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
+                      0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921)
+WAN21_LATENTS_STD = (2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
+                     3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160)
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """One DiT expert. Defaults: a T2V-A14B expert (Wan2.2 `wan/configs/wan_t2v_A14B.py`)."""
+
+    dim: int = 5120
+    num_heads: int = 40
+    num_layers: int = 40
+    ffn_dim: int = 13824
+    in_channels: int = 16
+    out_channels: int = 16
+    text_dim: int = 4096
+    freq_dim: int = 256
+    eps: float = 1e-6
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    rope_max_seq_len: int = 1024
+    cross_attn_norm: bool = True
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.num_heads
+
+    def __post_init__(self) -> None:
+        if self.dim % self.num_heads:
+            raise ConfigError(f"DiT dim {self.dim} is not divisible by num_heads {self.num_heads}")
+        if self.head_dim % 2:
+            raise ConfigError(f"DiT head_dim {self.head_dim} must be even for rotary embeddings")
+
+    @classmethod
+    def from_diffusers(cls, config: dict) -> DiTConfig:
+        """From a diffusers ``transformer/config.json`` (``WanTransformer3DModel``)."""
+        if config.get("image_dim") or config.get("added_kv_proj_dim"):
+            raise ConfigError("image-conditioned (I2V) DiT checkpoints are not supported; "
+                              "use a text-to-video checkpoint")
+        heads = config["num_attention_heads"]
+        return cls(dim=heads * config["attention_head_dim"], num_heads=heads,
+                   num_layers=config["num_layers"], ffn_dim=config["ffn_dim"],
+                   in_channels=config["in_channels"],
+                   out_channels=config.get("out_channels") or config["in_channels"],
+                   text_dim=config["text_dim"], freq_dim=config["freq_dim"], eps=config["eps"],
+                   patch_size=tuple(config["patch_size"]),
+                   rope_max_seq_len=config.get("rope_max_seq_len", 1024),
+                   cross_attn_norm=config.get("cross_attn_norm", True))
+
+    @classmethod
+    def from_original(cls, config: dict) -> DiTConfig:
+        """From an original release ``high_noise_model/config.json`` (``WanModel``)."""
+        if config.get("model_type", "t2v") != "t2v":
+            raise ConfigError(f"model_type {config.get('model_type')!r} is not supported; "
+                              "only text-to-video ('t2v') checkpoints load")
+        return cls(dim=config["dim"], num_heads=config["num_heads"],
+                   num_layers=config["num_layers"], ffn_dim=config["ffn_dim"],
+                   in_channels=config.get("in_dim", 16), out_channels=config.get("out_dim", 16),
+                   text_dim=config.get("text_dim", 4096), freq_dim=config.get("freq_dim", 256),
+                   eps=config.get("eps", 1e-6), patch_size=tuple(config.get("patch_size", (1, 2, 2))),
+                   cross_attn_norm=config.get("cross_attn_norm", True))
+
+    @classmethod
+    def from_json_file(cls, path: Path) -> DiTConfig:
+        """Reads either layout's config.json (diffusers names ``num_attention_heads``)."""
+        config = json.loads(Path(path).read_text())
+        return cls.from_diffusers(config) if "num_attention_heads" in config \
+            else cls.from_original(config)
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """The Wan2.1 causal 3D VAE. Defaults: the released Wan2.1 VAE (8x spatial, 4x temporal)."""
+
+    base_dim: int = 96
+    z_dim: int = 16
+    dim_mult: tuple[int, ...] = (1, 2, 4, 4)
+    num_res_blocks: int = 2
+    temporal_downsample: tuple[bool, ...] = (False, True, True)
+    latents_mean: tuple[float, ...] = WAN21_LATENTS_MEAN
+    latents_std: tuple[float, ...] = WAN21_LATENTS_STD
+
+    @property
+    def spatial_factor(self) -> int:
+        return 2 ** (len(self.dim_mult) - 1)
+
+    @property
+    def temporal_factor(self) -> int:
+        return 2 ** sum(self.temporal_downsample)
+
+    def __post_init__(self) -> None:
+        if len(self.latents_mean) != self.z_dim or len(self.latents_std) != self.z_dim:
+            raise ConfigError(f"VAE latents_mean/latents_std need {self.z_dim} values each")
+
+    @classmethod
+    def from_diffusers(cls, config: dict) -> VAEConfig:
+        """From a diffusers ``vae/config.json`` (``AutoencoderKLWan``)."""
+        if config.get("is_residual") or config.get("patch_size"):
+            raise ConfigError("the Wan2.2 VAE (is_residual / patch_size) is not supported; "
+                              "use the Wan2.1 VAE that T2V-A14B ships with")
+        if config.get("attn_scales"):
+            raise ConfigError("VAE attn_scales other than [] are not supported")
+        return cls(base_dim=config["base_dim"], z_dim=config["z_dim"],
+                   dim_mult=tuple(config["dim_mult"]), num_res_blocks=config["num_res_blocks"],
+                   temporal_downsample=tuple(config["temperal_downsample"]),
+                   latents_mean=tuple(config["latents_mean"]),
+                   latents_std=tuple(config["latents_std"]))
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """umT5 encoder (transformers ``UMT5Config`` fields). Defaults: umT5-XXL."""
+
+    vocab_size: int = 256384
+    d_model: int = 4096
+    d_kv: int = 64
+    d_ff: int = 10240
+    num_layers: int = 24
+    num_heads: int = 64
+    relative_attention_num_buckets: int = 32
+    text_len: int = 512  # Wan2.2 shared_config.text_len
+
+    def to_transformers(self):
+        from transformers import UMT5Config
+
+        return UMT5Config(vocab_size=self.vocab_size, d_model=self.d_model, d_kv=self.d_kv,
+                          d_ff=self.d_ff, num_layers=self.num_layers, num_heads=self.num_heads,
+                          relative_attention_num_buckets=self.relative_attention_num_buckets,
+                          feed_forward_proj="gated-gelu", dropout_rate=0.0,
+                          is_encoder_decoder=False, use_cache=False,
+                          pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+
+
+@dataclass(frozen=True)
+class SamplerDefaults:
+    """Default sampling settings of a preset (what a request may override)."""
+
+    steps: int = 40
+    shift: float = 12.0
+    guidance_high: float = 4.0  # high-noise expert (t >= boundary): Wan2.2 sample_guide_scale[1]
+    guidance_low: float = 3.0   # low-noise expert: Wan2.2 sample_guide_scale[0]
+    solver: str = "unipc"
+    boundary: float = 0.875     # x num_train_timesteps; Wan2.2 t2v_A14B.boundary
+    num_train_timesteps: int = 1000
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """A model family: architecture of every component plus default render settings."""
+
+    name: str
+    dit: DiTConfig
+    vae: VAEConfig
+    text: TextEncoderConfig
+    two_experts: bool = True
+    sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
+    frames: int = 81
+    fps: int = 16
+    width: int = 1280
+    height: int = 720
+    default_negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    random_init_seed: int | None = None  # set: weights are random (tiny), no weights folder needed
+
+    def with_dit(self, dit: DiTConfig) -> ModelPreset:
+        return replace(self, dit=dit)
+
+
+T2V_A14B = ModelPreset(name="t2v-a14b", dit=DiTConfig(), vae=VAEConfig(), text=TextEncoderConfig())
+
+# Toy sizes, as in diffusers' own Wan tests (dim 24, 2 heads, 2 layers, ffn 32, text_dim 32; VAE
+# base_dim 3). Byte-level tokenizer: 256 bytes + pad/eos/unk.
+TINY = ModelPreset(
+    name="tiny",
+    dit=DiTConfig(dim=24, num_heads=2, num_layers=2, ffn_dim=32, text_dim=32, freq_dim=256),
+    vae=VAEConfig(base_dim=3, dim_mult=(1, 1, 1, 1), num_res_blocks=1),
+    text=TextEncoderConfig(vocab_size=259, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
+    frames=9, fps=16, width=64, height=64,
+    default_negative_prompt="",
+    random_init_seed=0,
+)
+
+PRESETS: dict[str, ModelPreset] = {p.name: p for p in (T2V_A14B, TINY)}
+UNAVAILABLE_PRESETS = {
+    "ti2v-5b": "needs the Wan2.2 VAE (z_dim 48, 16x16 spatial compression), which is not "
+               "implemented yet; use preset 't2v-a14b' or 'tiny'",
+}
+
+
+def get_preset(name: str) -> ModelPreset:
+    """The preset called ``name``; raises ConfigError naming the known presets otherwise."""
+    if name in PRESETS:
+        return PRESETS[name]
+    if name in UNAVAILABLE_PRESETS:
+        raise ConfigError(f"preset {name!r} is not available: {UNAVAILABLE_PRESETS[name]}")
+    raise ConfigError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
