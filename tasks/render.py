@@ -75,3 +75,49 @@ def render_key(request: RenderRequest, backend_fingerprint: str, backend_name: s
             else request.image
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=list).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def select_backend(name: str, *, preset: str = "t2v-a14b", weights_dir: Path | None = None,
+                   device: str = "auto", dtype: str = "auto", offload: bool = True,
+                   compile: bool = False) -> RenderBackend:
+    """The backend called ``name``; ``auto`` is the model when weights and CUDA exist."""
+    from tasks.animatic import AnimaticBackend
+
+    if name == "animatic":
+        return AnimaticBackend()
+    if name not in ("auto", "model"):
+        from common.errors import ConfigError
+
+        raise ConfigError(f"backend {name!r}: choose auto, animatic or model")
+    from tasks.render_model import ModelBackend, model_available
+
+    if name == "auto" and not model_available(weights_dir):
+        log.warning("backend auto: no model weights at %s or no CUDA device; rendering "
+                    "storyboard animatics on the CPU instead", weights_dir or "(weights_dir unset)")
+        return AnimaticBackend()
+    if name == "auto":
+        log.info("backend auto: rendering with the %s model from %s", preset, weights_dir)
+    return ModelBackend(preset=preset, weights_dir=weights_dir, device=device, dtype=dtype,
+                        offload=offload, compile=compile)
+
+
+def render_to_file(backend: RenderBackend, request: RenderRequest, path: Path, *,
+                   on_progress: ProgressFn | None = None) -> int:
+    """Render one shot into a lossless file (bit-exact frames for the later stages).
+
+    Returns the frame count; raises RenderError when the backend yields the wrong frames.
+    """
+    from common.errors import RenderError
+    from tasks.video import FrameWriter
+
+    with FrameWriter(path, fps=request.fps, size=(request.width, request.height),
+                     lossless=True) as writer:
+        for frame in backend.render(request, on_progress=on_progress):
+            if frame.shape != (request.height, request.width, 3) or frame.dtype != np.uint8:
+                raise RenderError(f"backend {backend.name} yielded a {frame.shape} {frame.dtype} "
+                                  f"frame for a {request.width}x{request.height} render")
+            writer.write(frame)
+    if writer.frames_written != request.frames:
+        raise RenderError(f"backend {backend.name} yielded {writer.frames_written} frames, "
+                          f"{request.frames} were asked for")
+    return writer.frames_written

@@ -112,12 +112,13 @@ class FrameWriter:
 
     Use as a context manager; :meth:`write` takes one ``uint8 [H, W, 3]`` frame. The file is
     written to a temporary name and renamed on a clean exit, so a crash never leaves a
-    half-written MP4 under the final name.
+    half-written MP4 under the final name. ``lossless=True`` writes RGB H.264 at QP 0
+    (``libx264rgb``): bit-exact frames, for renders that later stages decode again.
     """
 
     def __init__(self, path: str | os.PathLike, *, fps: float | Fraction, size: tuple[int, int],
                  crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET,
-                 metadata: dict[str, str] | None = None) -> None:
+                 metadata: dict[str, str] | None = None, lossless: bool = False) -> None:
         width, height = size
         if width % 2 or height % 2:
             raise MediaError(f"{path}: frame size {width}x{height} must have even sides for H.264")
@@ -125,14 +126,17 @@ class FrameWriter:
         self.size = (int(width), int(height))
         self.fps = Fraction(fps).limit_denominator(1001)
         self.frames_written = 0
-        self._tmp = self.path.with_name(f".{self.path.name}.partial.mp4")
-        out_params = ["-preset", preset, "-crf", str(crf), "-movflags", "+faststart",
-                      "-r", _rate_arg(self.fps)]
+        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        quality = ["-qp", "0"] if lossless else ["-crf", str(crf)]
+        out_params = ["-preset", preset, *quality, "-r", _rate_arg(self.fps)]
+        if self.path.suffix.lower() in (".mp4", ".mov", ""):
+            out_params += ["-movflags", "+faststart"]
         for key, value in (metadata or {}).items():
             out_params += ["-metadata", f"{key}={value}"]
         self._gen = imageio_ffmpeg.write_frames(
-            str(self._tmp), self.size, pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-            fps=float(self.fps), codec="libx264", quality=None, macro_block_size=1,
+            str(self._tmp), self.size, pix_fmt_in="rgb24",
+            pix_fmt_out="rgb24" if lossless else "yuv420p", fps=float(self.fps),
+            codec="libx264rgb" if lossless else "libx264", quality=None, macro_block_size=1,
             input_params=["-framerate", _rate_arg(self.fps)], output_params=out_params,
         )
         self._gen.send(None)

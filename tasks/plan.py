@@ -1,0 +1,121 @@
+"""Planning a run: campaign -> run records and one render request per shot.
+
+Identical shots (same prompt, seed, size, ...) share one render key, so a run renders each
+unique shot once, and a shot seen before in any run (a template intro, the same product shot)
+is not rendered at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from common.errors import SpecError
+from storage.db import Database
+from storage.models import Campaign as CampaignRecord
+from storage.records import get_run, start_run, upsert_campaign, upsert_shot
+from tasks.render import RenderBackend, RenderRequest, render_key
+from tasks.script import Campaign, Shot, parse_script
+from tasks.spec import CampaignSpec
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: str
+    campaign: Campaign
+    requests: dict[str, RenderRequest]  # shot id -> request
+    keys: dict[str, str]                # shot id -> render key
+    backend: str
+
+    @property
+    def locales(self) -> list[str]:
+        return list(self.campaign.spec.locales)
+
+    def unique_keys(self) -> list[str]:
+        return list(dict.fromkeys(self.keys[s.id] for s in self.campaign.shots))
+
+    def shot_for_key(self, key: str) -> Shot:
+        return next(s for s in self.campaign.shots if self.keys[s.id] == key)
+
+
+def new_run_id(campaign_id: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{campaign_id}-{now:%Y%m%d-%H%M%S}"
+
+
+def request_for(shot: Shot, spec: CampaignSpec) -> RenderRequest:
+    return RenderRequest(
+        prompt=shot.prompt, negative_prompt=shot.negative_prompt, seed=shot.seed,
+        width=spec.output.width, height=spec.output.height, frames=shot.frames,
+        fps=spec.output.fps, steps=spec.model.steps, guidance_high=spec.model.guidance_high,
+        guidance_low=spec.model.guidance_low, shift=spec.model.shift,
+        sampler=spec.model.sampler,
+        # A template shot looks the same in every campaign: its board shows the template's name,
+        # never a campaign's own title, so its render key is shared.
+        title=f"Template: {shot.template}" if shot.template else shot.title,
+        camera=shot.camera, image=shot.image,
+        brand_colors=(spec.brand.colors.primary, spec.brand.colors.secondary),
+    )
+
+
+def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
+             run_id: str | None = None, flow_run_id: str | None = None) -> RunPlan:
+    """Record the campaign, open (or reopen) the run, and key every shot's render."""
+    run_id = run_id or new_run_id(campaign.id)
+    requests = {s.id: request_for(s, campaign.spec) for s in campaign.shots}
+    keys = {sid: render_key(r, backend.fingerprint(), backend.name)
+            for sid, r in requests.items()}
+    stored = {"spec": campaign.spec.model_dump(mode="json"), "script": campaign.script,
+              "source": campaign.source}
+    with db.session() as s:
+        upsert_campaign(s, campaign_id=campaign.id, name=campaign.spec.name or campaign.id,
+                        kind=campaign.kind, spec_path=campaign.source,
+                        spec_sha256=campaign.sha256, spec=stored)
+        start_run(s, run_id=run_id, campaign_id=campaign.id, kind=campaign.kind,
+                  backend=backend.name, locales=campaign.spec.locales, flow_run_id=flow_run_id)
+        for shot in campaign.shots:
+            upsert_shot(s, run_id=run_id, shot_id=shot.id, position=shot.position,
+                        prompt=shot.prompt, negative_prompt=shot.negative_prompt, seed=shot.seed,
+                        frames=shot.frames, duration=shot.duration, render_key=keys[shot.id])
+    return RunPlan(run_id=run_id, campaign=campaign, requests=requests, keys=keys,
+                   backend=backend.name)
+
+
+def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> Campaign:
+    """The campaign a run was made from, re-parsed from the stored spec and script.
+
+    With ``spec_path`` the campaign is read from that (possibly updated) file instead, e.g. one
+    that gained a locale's captions; its shots must still match the run's renders.
+    """
+    from tasks.script import load_campaign
+
+    with db.session() as s:
+        run = get_run(s, run_id)
+        record: CampaignRecord = run.campaign
+        stored, kind, sha = dict(record.spec), record.kind, record.spec_sha256
+        recorded = {shot.shot_id: (shot.prompt, shot.seed, shot.frames) for shot in run.shots}
+    if spec_path:
+        campaign = load_campaign(spec_path)
+        for shot in campaign.shots:
+            if recorded.get(shot.id) != (shot.prompt, shot.seed, shot.frames):
+                raise SpecError(f"shot {shot.id!r} differs from run {run_id} (prompt, seed or "
+                                "length changed): render it with `content-factory run` instead",
+                                file=spec_path, line=shot.line, field="shot")
+        return dataclasses.replace(campaign, kind=kind)
+    spec = CampaignSpec.model_validate(stored["spec"])
+    source = stored.get("source", "")
+    shots = parse_script(stored.get("script", ""), spec, file=f"{source} (stored)",
+                         base_dir=Path(source).parent if source else None)
+    return Campaign(spec=spec, shots=shots, source=source, sha256=sha, kind=kind,
+                    script=stored.get("script", ""))
+
+
+@task(name="plan-run", cache_policy=NO_CACHE)
+def plan_run_task(db: Database, campaign: Campaign, backend: RenderBackend, run_id: str | None,
+                  flow_run_id: str | None) -> RunPlan:
+    return plan_run(db, campaign, backend, run_id=run_id, flow_run_id=flow_run_id)

@@ -1,0 +1,392 @@
+"""Campaign scripts -> shots, and product records -> campaign scripts.
+
+The script is written by people, one block per shot::
+
+    ## hero: The first cup          <- shot id, optional title
+    duration: 4s                    <- optional; else timed from the longest caption
+    camera: slow push-in            <- optional camera hint
+    visual: A glass teapot on a sunlit wooden table, steam rising
+    negative: blurry, watermark     <- optional, added to the campaign's negative prompt
+    seed: 7                         <- optional; default derived from campaign seed + shot id
+    image: bottle.png               <- optional product image (storyboard backend draws it)
+    template: intro                 <- optional: use the campaign's template shot 'intro'
+    [en] Spring is here.            <- caption lines, one or more per locale
+    [zh-CN] 春天来了。
+
+Lines starting with a single ``#`` are comments. Every error names the file, line and field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from common.errors import SpecError
+from tasks.spec import (LOCALE, CampaignSpec, load_campaign_spec, load_structured,
+                        validation_error)
+
+# Reading speeds (subtitle guidelines, e.g. Netflix timed-text style guides: ~17 cps for Latin
+# at 3 wps, 9 cps Chinese, 4-7 cps Japanese). CJK is read per character, the rest per word.
+CHARS_PER_SECOND = {"zh": 7.0, "ja": 6.0}
+WORDS_PER_SECOND = {"ar": 2.2, "he": 2.2, "fa": 2.2, "ur": 2.2, "ko": 2.5}
+DEFAULT_WPS = 2.7
+PADDING_S = 0.6  # lead-in and lead-out around the captions
+MIN_SHOT_S, MAX_SHOT_S = 1.0, 30.0
+KEYS = ("duration", "camera", "visual", "negative", "seed", "image", "template")
+
+_HEADER = re.compile(r"^##\s+(?P<id>\S+?)\s*(?::\s*(?P<title>.*))?$")
+_FIELD = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:\s*(?P<value>.*)$")
+_CAPTION = re.compile(r"^\[(?P<locale>[^\]]+)\]\s*(?P<text>.*)$")
+_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?$")
+_SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot of a campaign: what the model renders and what each locale reads."""
+
+    id: str
+    position: int
+    title: str
+    visual: str
+    camera: str
+    prompt: str            # the T2V prompt: visual description + camera hint
+    negative_prompt: str
+    duration: float        # seconds on screen
+    frames: int            # 4n+1 at the model's fps
+    seed: int
+    captions: dict[str, list[str]] = field(default_factory=dict)
+    image: str | None = None
+    template: str | None = None
+    line: int = 0          # where the shot starts in the script
+
+
+def frames_for(duration: float, fps: int) -> int:
+    """The nearest frame count of the form 4n+1 (the VAE's 4x temporal compression)."""
+    n = max(1, round((duration * fps - 1) / 4))
+    return 4 * n + 1
+
+
+def language(locale: str) -> str:
+    return locale.split("-")[0].lower()
+
+
+def reading_time(lines: list[str], locale: str) -> float:
+    """Seconds a viewer needs to read ``lines`` in ``locale``."""
+    text = " ".join(lines)
+    lang = language(locale)
+    if lang in CHARS_PER_SECOND:
+        chars = sum(1 for ch in text if not ch.isspace()
+                    and not unicodedata.category(ch).startswith("P"))
+        return chars / CHARS_PER_SECOND[lang]
+    words = len(text.split())
+    return words / WORDS_PER_SECOND.get(lang, DEFAULT_WPS)
+
+
+def caption_duration(captions: dict[str, list[str]]) -> float | None:
+    """The longest locale's reading time plus padding, or None when there are no captions."""
+    if not captions:
+        return None
+    longest = max(reading_time(lines, loc) for loc, lines in captions.items())
+    return min(MAX_SHOT_S, max(MIN_SHOT_S * 2, longest + PADDING_S))
+
+
+def derive_seed(*parts: Any) -> int:
+    blob = ":".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def parse_script(text: str, spec: CampaignSpec, *, file: str = "<script>",
+                 first_line: int = 1, base_dir: Path | None = None) -> list[Shot]:
+    """Parse the script text into shots, checking it against the campaign spec."""
+    blocks: list[tuple[int, str, str, list[tuple[int, str]]]] = []
+    for offset, raw in enumerate(text.splitlines()):
+        lineno = first_line + offset
+        line = raw.strip()
+        if not line or (line.startswith("#") and not line.startswith("##")):
+            continue
+        header = _HEADER.match(line)
+        if header:
+            blocks.append((lineno, header["id"], (header["title"] or "").strip(), []))
+        elif line.startswith("##"):
+            raise SpecError("a shot header needs an id, like '## intro: Title'", file=file,
+                            line=lineno, field="shot")
+        elif not blocks:
+            raise SpecError("text before the first shot; start each shot with '## <id>'",
+                            file=file, line=lineno, field="shot")
+        else:
+            blocks[-1][3].append((lineno, line))
+    if not blocks:
+        raise SpecError("the script has no shots; start each shot with '## <id>'", file=file,
+                        line=first_line, field="script")
+    shots: list[Shot] = []
+    seen: dict[str, int] = {}
+    for position, (lineno, shot_id, title, body) in enumerate(blocks):
+        if not _SHOT_ID.match(shot_id):
+            raise SpecError(f"shot id {shot_id!r} may use letters, digits, '-' and '_' only",
+                            file=file, line=lineno, field="shot")
+        if shot_id in seen:
+            raise SpecError(f"shot id {shot_id!r} is used twice (first at line {seen[shot_id]})",
+                            file=file, line=lineno, field="shot")
+        seen[shot_id] = lineno
+        shots.append(_parse_shot(spec, shot_id, title, position, lineno, body, file, base_dir))
+    return shots
+
+
+def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lineno: int,
+                body: list[tuple[int, str]], file: str, base_dir: Path | None) -> Shot:
+    values: dict[str, tuple[int, str]] = {}
+    captions: dict[str, list[str]] = {}
+    where = f"shot {shot_id!r}"
+    for ln, line in body:
+        cap = _CAPTION.match(line)
+        if cap:
+            loc, caption = cap["locale"].strip(), cap["text"].strip()
+            if not LOCALE.match(loc):
+                raise SpecError(f"{where}: {loc!r} is not a locale code like 'en' or 'zh-CN'",
+                                file=file, line=ln, field="caption")
+            if loc not in spec.locales:
+                raise SpecError(f"{where}: caption for {loc!r}, which is not in the campaign's "
+                                f"locales ({', '.join(spec.locales)})", file=file, line=ln,
+                                field=f"caption[{loc}]")
+            if not caption:
+                raise SpecError(f"{where}: empty caption", file=file, line=ln,
+                                field=f"caption[{loc}]")
+            captions.setdefault(loc, []).append(caption)
+            continue
+        fld = _FIELD.match(line)
+        if not fld:
+            raise SpecError(f"{where}: expected 'field: value' or '[locale] caption', got "
+                            f"{line[:40]!r}", file=file, line=ln, field="shot")
+        key = fld["key"].lower()
+        if key not in KEYS:
+            raise SpecError(f"{where}: unknown field {key!r} (expected one of "
+                            f"{', '.join(KEYS)})", file=file, line=ln, field=key)
+        if key in values and key != "visual":
+            raise SpecError(f"{where}: {key!r} is given twice", file=file, line=ln, field=key)
+        if key == "visual" and key in values:  # several visual lines read as one description
+            values[key] = (values[key][0], f"{values[key][1]} {fld['value'].strip()}")
+        else:
+            values[key] = (ln, fld["value"].strip())
+
+    def get(key: str) -> tuple[int, str] | tuple[None, None]:
+        return values.get(key, (None, None))
+
+    template_name = get("template")[1]
+    template = None
+    if template_name is not None:
+        template = spec.templates.get(template_name)
+        if template is None:
+            raise SpecError(f"{where}: template {template_name!r} is not defined in the spec's "
+                            f"'templates' ({', '.join(spec.templates) or 'none defined'})",
+                            file=file, line=get("template")[0], field="template")
+    visual_line, visual = get("visual")
+    if visual is None and template is not None:
+        visual = template.visual
+    if not visual:
+        raise SpecError(f"{where}: a shot needs a 'visual:' description (what the camera sees)",
+                        file=file, line=visual_line or lineno, field="visual")
+    camera = get("camera")[1] or (template.camera if template else "static")
+
+    missing = [loc for loc in spec.locales if loc not in captions]
+    if captions and missing:
+        raise SpecError(f"{where}: no caption for locale(s) {', '.join(missing)} (every shot "
+                        "with captions needs one per campaign locale)", file=file, line=lineno,
+                        field=f"caption[{missing[0]}]")
+
+    dur_line, dur_text = get("duration")
+    if dur_text is not None:
+        m = _DURATION.match(dur_text)
+        if not m or not (MIN_SHOT_S <= float(m["n"]) <= MAX_SHOT_S):
+            raise SpecError(f"{where}: duration {dur_text!r} must be seconds between "
+                            f"{MIN_SHOT_S:g} and {MAX_SHOT_S:g}, like '4s'", file=file,
+                            line=dur_line, field="duration")
+        duration = float(m["n"])
+    elif template is not None and template.duration is not None:
+        duration = template.duration
+    else:
+        duration = caption_duration(captions) or spec.output.shot_duration
+
+    seed_line, seed_text = get("seed")
+    if seed_text is not None:
+        if not re.fullmatch(r"\d{1,10}", seed_text) or int(seed_text) >= 2**31:
+            raise SpecError(f"{where}: seed {seed_text!r} must be a whole number below 2^31",
+                            file=file, line=seed_line, field="seed")
+        seed = int(seed_text)
+    elif template is not None:
+        # A template renders the same in every campaign: its seed depends on it alone.
+        seed = template.seed if template.seed is not None else derive_seed("template",
+                                                                           template_name)
+    else:
+        seed = derive_seed(spec.model.seed, spec.id, shot_id)
+
+    image_line, image = get("image")
+    if image is not None:
+        image_path = (base_dir / image).resolve() if base_dir else Path(image)
+        if not image_path.is_file():
+            raise SpecError(f"{where}: image file {image_path} does not exist", file=file,
+                            line=image_line, field="image")
+        image = str(image_path)
+
+    negative = ", ".join(p for p in (spec.model.negative_prompt, get("negative")[1] or "") if p)
+    frames = frames_for(duration, spec.output.fps)
+    return Shot(id=shot_id, position=position, title=title, visual=visual, camera=camera,
+                prompt=f"{visual}. Camera: {camera}." if camera != "static" else f"{visual}.",
+                negative_prompt=negative, duration=round(frames / spec.output.fps, 4), frames=frames, seed=seed, captions=captions,
+                image=image, template=template_name, line=lineno)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A validated campaign: its spec, where it came from, and its shots."""
+
+    spec: CampaignSpec
+    shots: list[Shot]
+    source: str
+    sha256: str
+    kind: str = "campaign"
+    script: str = ""  # the script text the shots were parsed from (stored with the run)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Load, validate and parse a campaign spec file (YAML or JSON) into shots."""
+    path = Path(path)
+    spec, script_text, first_line = load_campaign_spec(path)
+    script_file = str((path.parent / spec.script_file).resolve()) if spec.script_file \
+        else str(path)
+    shots = parse_script(script_text, spec, file=script_file, first_line=first_line,
+                         base_dir=path.parent)
+    digest = hashlib.sha256(path.read_bytes() + script_text.encode()).hexdigest()
+    return Campaign(spec=spec, shots=shots, source=str(path.resolve()), sha256=digest,
+                    script=script_text)
+
+
+# --------------------------------------------------------------------------------------------
+# Product records -> scripts (e-commerce clips)
+
+DEFAULT_PRODUCT_TEMPLATE = Path(__file__).parent / "templates" / "product.script.j2"
+
+
+class Product(BaseModel):
+    """A catalog product record, as a catalog event or a JSON file carries it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    title: str | dict[str, str]
+    price: float = Field(ge=0)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    image: str | None = None
+    locales: list[str] = Field(min_length=1)
+    description: str | dict[str, str] | None = None
+    brand: dict[str, Any] | None = None
+
+    @field_validator("locales")
+    @classmethod
+    def _locales(cls, v: list[str]) -> list[str]:
+        for loc in v:
+            if not LOCALE.match(loc):
+                raise ValueError(f"{loc!r} is not a locale code like 'en', 'zh-CN' or 'ar'")
+        return v
+
+    def localized(self, value: str | dict[str, str] | None, locale: str) -> str:
+        if value is None or isinstance(value, str):
+            return value or ""
+        for key in (locale, language(locale), "en"):
+            if key in value:
+                return value[key]
+        return next(iter(value.values()))
+
+
+def load_product(data: dict, source: str = "<product>", lines: dict | None = None) -> Product:
+    """Validate a product record; errors name the source and the field."""
+    if not isinstance(data, dict):
+        raise SpecError("a product record must be a mapping with sku, title, price, locales",
+                        file=source)
+    try:
+        product = Product.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, file=source, lines=lines or {}, model="product") from None
+    if isinstance(product.title, dict):
+        missing = [loc for loc in product.locales if product.localized(product.title, loc) == ""]
+        if missing:
+            raise SpecError(f"no title for locale(s) {', '.join(missing)}", file=source,
+                            field="title")
+    return product
+
+
+def load_product_file(path: str | Path) -> Product:
+    path = Path(path)
+    data, lines = load_structured(path)
+    return load_product(data, str(path), lines)
+
+
+def format_price(price: float, currency: str, locale: str) -> str:
+    symbols = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "¥", "SAR": "ر.س",
+               "AED": "د.إ"}
+    amount = f"{price:,.0f}" if currency in ("JPY",) else f"{price:,.2f}"
+    symbol = symbols.get(currency, currency + " ")
+    if language(locale) in ("ar", "fr", "de", "es"):
+        return f"{amount} {symbol}"
+    return f"{symbol}{amount}"
+
+
+def product_campaign_yaml(product: Product, *, template: Path | None = None,
+                          image_dir: Path | None = None) -> str:
+    """Render the product template (Jinja2) into a campaign spec with an inline script."""
+    template = template or DEFAULT_PRODUCT_TEMPLATE
+    if not template.is_file():
+        raise SpecError("no such product template", file=str(template))
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
+                             keep_trailing_newline=True)
+    env.filters["yaml_str"] = _yaml_str
+    try:
+        tpl = env.from_string(template.read_text(encoding="utf-8"))
+        image = product.image
+        if image and image_dir and not Path(image).is_absolute():
+            image = str((image_dir / image).resolve())
+        return tpl.render(
+            product=product, sku=product.sku, locales=product.locales, image=image,
+            brand=product.brand or {"name": "content-factory"},
+            titles={loc: _one_line(product.localized(product.title, loc))
+                    for loc in product.locales},
+            descriptions={loc: _one_line(product.localized(product.description, loc))
+                          for loc in product.locales},
+            prices={loc: format_price(product.price, product.currency, loc)
+                    for loc in product.locales},
+        )
+    except jinja2.TemplateError as exc:
+        raise SpecError(f"product template failed: {exc}", file=str(template),
+                        line=getattr(exc, "lineno", None)) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _yaml_str(text: str) -> str:
+    import json as _json
+    return _json.dumps(text, ensure_ascii=False)
+
+
+def load_product_campaign(product: Product, work_dir: Path, *, template: Path | None = None,
+                          image_dir: Path | None = None) -> Campaign:
+    """Write the product's campaign spec into ``work_dir`` and load it like any campaign."""
+    text = product_campaign_yaml(product, template=template, image_dir=image_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    spec_path = work_dir / f"product-{product.sku}.yaml"
+    spec_path.write_text(text, encoding="utf-8")
+    campaign = load_campaign(spec_path)
+    return dataclasses.replace(campaign, kind="product")
