@@ -168,7 +168,8 @@ def test_header_names_are_configurable(db_url):
     (lambda p: p.update(price="cheap"), "price"),
     (lambda p: p.pop("sku"), "sku"),
     (lambda p: p.update(sku="has space"), "sku"),
-    (lambda p: p.update(title=""), "title"),
+    (lambda p: p.update(title={"en": ""}), "title"),
+    (lambda p: p.update(locales=["english"]), "locales"),
     (lambda p: p.update(locales=[]), "locales"),
     (lambda p: p.update(currency="euro"), "currency"),
 ])
