@@ -1,0 +1,124 @@
+"""Cue timing: one locale's captions per shot become timed, wrapped cues.
+
+Each caption line of a shot is wrapped (:func:`tasks.subtitles.linebreak.wrap_caption`) into one
+or more cues. The shot's time is then shared among its cues in proportion to how long each takes
+to read (characters / reading speed, at least the minimum duration), with a gap after every cue so
+that consecutive cues, and cues of consecutive shots, never touch. A cue never stays longer than
+the maximum duration and never crosses its shot's end: captions change with the picture.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from common.errors import SpecError
+from tasks.subtitles.linebreak import text_width, wrap_caption
+from tasks.subtitles.locales import LocaleRules, rules_for
+from tasks.subtitles.sanitize import clean_caption
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShotCaptions:
+    """One locale's captions for one shot; times in seconds on the assembled master."""
+
+    shot_id: str
+    start: float
+    end: float
+    lines: Sequence[str] | None = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle on screen: 1..max_lines lines of plain text, times in seconds."""
+
+    start: float
+    end: float
+    lines: tuple[str, ...]
+    shot_id: str = ""
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def reading_seconds(lines: Sequence[str], rules: LocaleRules) -> float:
+    """Seconds a viewer needs to read ``lines`` at the locale's reading speed."""
+    if rules.script in ("cjk", "hangul"):  # CJK reading speeds count characters, not widths
+        chars = float(sum(len(line.replace(" ", "")) for line in lines))
+    else:
+        chars = sum(text_width(line, rules) for line in lines)
+    return chars / rules.chars_per_second
+
+
+def _share(needs: list[float], available: float, floor: float) -> list[float]:
+    """Split ``available`` seconds in proportion to ``needs``, giving none less than ``floor``.
+
+    Water-filling: cues whose proportional share falls under the floor are pinned to it and the
+    rest of the time is shared among the others again.
+    """
+    pinned: set[int] = set()
+    while True:
+        free = available - floor * len(pinned)
+        weight = sum(n for i, n in enumerate(needs) if i not in pinned)
+        shares = [floor if i in pinned else free * n / weight for i, n in enumerate(needs)]
+        low = {i for i, s in enumerate(shares) if s < floor - 1e-9 and i not in pinned}
+        if not low:
+            return shares
+        pinned |= low
+
+
+def build_cues(shots: Sequence[ShotCaptions], locale: str, *,
+               rules: LocaleRules | None = None) -> list[Cue]:
+    """Timed, wrapped cues for one locale from its captions per shot (in shot order).
+
+    Raises SpecError naming the shot when it has no caption for ``locale``, ends before it starts,
+    or is too short to show its cues for the minimum duration each. Cues shown faster than the
+    locale's reading speed are logged as a warning naming the shot.
+    """
+    rules = rules or rules_for(locale)
+    cues: list[Cue] = []
+    for shot in shots:
+        where = f"shots.{shot.shot_id}.captions.{locale}"
+        texts = [clean_caption(t) for t in (shot.lines or []) if isinstance(t, str)]
+        texts = [t for t in texts if t]
+        if not texts:
+            raise SpecError(f"shot {shot.shot_id!r} has no caption for locale {locale!r}; add "
+                            f"caption lines for it or drop {locale!r} from the campaign's locales",
+                            field=where)
+        if shot.duration <= 0:
+            raise SpecError(f"shot {shot.shot_id!r} ends ({shot.end:.3f} s) before it starts "
+                            f"({shot.start:.3f} s)", field=where)
+        groups = [lines for text in texts for lines in wrap_caption(text, rules)]
+        gap = min(rules.gap_seconds, shot.duration / (4 * len(groups)))
+        available = shot.duration - gap * len(groups)
+        if available + 1e-9 < rules.min_seconds * len(groups):
+            raise SpecError(
+                f"shot {shot.shot_id!r} lasts {shot.duration:.2f} s but its {len(groups)} "
+                f"{locale} cue(s) need at least {rules.min_seconds * len(groups):.2f} s "
+                f"({rules.min_seconds:.2f} s each); shorten the captions or lengthen the shot",
+                field=where)
+        needs = [max(rules.min_seconds, reading_seconds(g, rules)) for g in groups]
+        if sum(needs) > available + 1e-9:
+            log.warning("shot %r: %s captions need %.1f s to read at %.0f characters/s but the "
+                        "shot shows them for %.1f s; consider shorter captions", shot.shot_id,
+                        locale, sum(needs), rules.chars_per_second, available)
+        slots = _share(needs, available, rules.min_seconds)
+        t = shot.start
+        for lines, slot in zip(groups, slots):
+            shown = min(slot, rules.max_seconds)
+            start, end = round(t, 3), round(min(t + shown, shot.end), 3)
+            cues.append(Cue(start=start, end=end, lines=tuple(lines), shot_id=shot.shot_id))
+            t += slot + gap
+    return cues
