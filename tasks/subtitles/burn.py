@@ -100,7 +100,7 @@ def mux_soft_subtitles(src: Path, dst: Path, tracks: dict[str, Path]) -> Path:
     """Copy ``src`` to ``dst`` with one ``mov_text`` subtitle track per locale.
 
     ``tracks`` maps a locale to an SRT file. Each track is tagged with its ISO 639-2 language
-    (``zh-CN`` -> ``chi``) and titled with the full locale (``zh-CN`` vs ``zh-TW``). Video and
+    (``zh-CN`` -> ``chi``) and named (handler name) with the full locale (``zh-CN`` vs ``zh-TW``). Video and
     audio are copied, subtitle tracks already in ``src`` are replaced, faststart is set. The SRT
     text is read literally and re-escaped, so tags typed in a cue file stay text.
     """
@@ -117,7 +117,6 @@ def mux_soft_subtitles(src: Path, dst: Path, tracks: dict[str, Path]) -> Path:
             safe.write_text(srt_text(cues, rtl=rules_for(locale).rtl), encoding="utf-8")
             args += ["-f", "srt", "-i", str(safe)]
             meta += [f"-metadata:s:s:{i}", f"language={iso639_2(locale)}",
-                     f"-metadata:s:s:{i}", f"title={locale}",
                      f"-metadata:s:s:{i}", f"handler_name={locale}"]
         maps = ["-map", "0:v", "-map", "0:a?"]
         for i in range(len(tracks)):
