@@ -153,6 +153,23 @@ def _best_two_lines(units: Sequence[str], i: int, j: int,
     return best
 
 
+def _best_two_lines_inside_phrases(text: str, rules: LocaleRules) -> tuple[str, str] | None:
+    """For scripts without spaces: two balanced lines cut inside a phrase where kinsoku allows.
+
+    Used only when no split between phrases fits, so a caption that two lines can hold does not
+    take a second cue just because budoux found one long phrase.
+    """
+    best, best_diff = None, float("inf")
+    for p in range(1, len(text)):
+        if not _break_allowed(text, p):
+            continue
+        top, bottom = text[:p].strip(" "), text[p:].strip(" ")
+        w1, w2 = text_width(top, rules), text_width(bottom, rules)
+        if top and bottom and w1 <= rules.max_width and w2 <= rules.max_width and abs(w1 - w2) < best_diff:
+            best, best_diff = (top, bottom), abs(w1 - w2)
+    return best
+
+
 def _fits(units: Sequence[str], i: int, j: int, rules: LocaleRules) -> tuple[str, ...] | None:
     """Lines of one cue for ``units[i:j]``, or None when they do not fit in ``max_lines``."""
     one = _line(units, i, j)
@@ -160,6 +177,10 @@ def _fits(units: Sequence[str], i: int, j: int, rules: LocaleRules) -> tuple[str
         return (one,)
     if rules.max_lines >= 2 and j - i >= 2:
         two = _best_two_lines(units, i, j, rules)
+        if two is not None:
+            return two
+    if rules.max_lines >= 2 and rules.joins_without_spaces:
+        two = _best_two_lines_inside_phrases(one, rules)
         if two is not None:
             return two
     if rules.max_lines > 2:

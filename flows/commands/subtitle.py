@@ -1,0 +1,56 @@
+"""``content-factory subtitle``: burn a cue file into a clip and write SRT/WebVTT sidecars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("subtitle")
+    def subtitle(
+        video: Path = typer.Argument(..., help="Clip to subtitle (MP4)."),
+        cues: Path = typer.Option(..., "--cues", help="Cue file (SRT); its text is taken literally."),
+        locale: str = typer.Option(..., "--locale", help="BCP-47 locale of the cues: en, zh-CN, ja, ar, ..."),
+        out: Path = typer.Option(..., "--out", help="Burned-in clip; sidecars go next to it as OUT.LOCALE.srt/.vtt/.ass."),
+        primary: str = typer.Option("#000000", help="Brand primary colour (outline when it contrasts with the text)."),
+        secondary: str = typer.Option("#FFFFFF", help="Brand secondary colour (text)."),
+        fonts_dir: Path = typer.Option(None, "--fonts-dir", help="Font folder (default: the project's .fonts-cache from `make fonts`)."),
+        soft_track: bool = typer.Option(False, "--soft-track", help="Also add the cues as a language-tagged mov_text track."),
+    ) -> None:
+        """Burn the cues of CUES.srt into VIDEO with libass and write OUT plus OUT.LOCALE.srt/.vtt.
+
+        Cue text is re-wrapped to the locale's line rules (line length, phrase breaks, kinsoku)
+        and each cue keeps its time span.
+        """
+        from tasks.subtitles import (
+            ShotCaptions, SubtitleStyle, build_cues, burn_subtitles, default_fonts_dir,
+            mux_soft_subtitles, read_srt, rules_for, write_sidecars,
+        )
+        from tasks.video import probe
+
+        from dataclasses import replace
+
+        info = probe(video)
+        # The cue file's author chose each span: honour it even when shorter than the minimum
+        # on-screen time a generated caption gets.
+        rules = replace(rules_for(locale), min_seconds=0.0)
+        joiner = "" if rules.joins_without_spaces else " "
+        # Each cue of the file is a "shot" for timing: the text is re-laid out inside its span.
+        shots = [ShotCaptions(shot_id=f"{cues.name} {cue.shot_id}", start=cue.start, end=cue.end,
+                              lines=[joiner.join(cue.lines)]) for cue in read_srt(cues)]
+        timed = build_cues(shots, locale=locale, rules=rules)
+        style = SubtitleStyle.from_brand(primary=primary, secondary=secondary,
+                                         frame_height=info.height, frame_width=info.width)
+        stem = out.with_suffix("")
+        paths = write_sidecars(timed, locale=locale, out_stem=stem, style=style, frame_size=info.size)
+        fonts = fonts_dir or default_fonts_dir()
+        if soft_track:
+            burned = burn_subtitles(video, paths["ass"], out.with_name(f".{out.name}.burned.mp4"),
+                                    fonts_dir=fonts)
+            mux_soft_subtitles(burned, out, {locale: paths["srt"]})
+            burned.unlink()
+        else:
+            burn_subtitles(video, paths["ass"], out, fonts_dir=fonts)
+        typer.echo(f"{out}\n{paths['srt']}\n{paths['vtt']}")
