@@ -24,6 +24,17 @@ from common.errors import ConfigError, StorageError
 CHUNK = 1024 * 1024
 
 
+class ObjectMissing(StorageError):
+    """Raised when a key that should be in a store is not there (deleted, evicted, wrong URL)."""
+
+
+class ChecksumMismatch(StorageError):
+    """Raised when the bytes a store holds (or sent back) are not the bytes that were written.
+
+    The write is undone before this is raised: nothing is left under the final key.
+    """
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -31,6 +42,9 @@ class ObjectInfo:
     sha256: str | None
     content_type: str = "application/octet-stream"
     metadata: dict[str, str] = field(default_factory=dict)
+    # The store's own checksum of the bytes (S3 ``ChecksumSHA256``: base64, ``-N`` when it is
+    # the composite of N parts), when the store reports one.
+    store_checksum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,33 +154,47 @@ class FileStore(ObjectStore):
         # either nothing or the whole object.
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
         os.close(fd)
+        meta_tmp: str | None = None
         try:
             shutil.copyfile(src, tmp)
             if sha256_file(tmp) != digest:
-                raise StorageError(f"{self.url}/{key}: checksum changed while copying {src}")
+                raise ChecksumMismatch(f"{self.url}/{key}: checksum changed while copying {src}")
             meta = {"sha256": digest, "size": size,
                     "content_type": content_type or guess_content_type(key),
                     "cache_control": cache_control, "metadata": dict(metadata or {})}
             meta_path = self._meta_path(key)
             meta_path.parent.mkdir(parents=True, exist_ok=True)
-            meta_tmp = meta_path.with_name(meta_path.name + ".partial")
-            meta_tmp.write_text(json.dumps(meta))
-            os.replace(tmp, dest)
+            # A unique temp name: two workers may store the same key at the same time.
+            mfd, meta_tmp = tempfile.mkstemp(dir=meta_path.parent, prefix=f".{meta_path.name}.",
+                                             suffix=".partial")
+            with os.fdopen(mfd, "w") as f:
+                f.write(json.dumps(meta))
             os.replace(meta_tmp, meta_path)
+            os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            if meta_tmp is not None:
+                Path(meta_tmp).unlink(missing_ok=True)
             raise
         return PutResult(key, digest, size, uploaded=True)
 
     def get_file(self, key, dest):
-        src = self._path(key)
-        if not src.is_file():
-            raise StorageError(f"{self.url}: no object {key!r}")
+        info = self.head(key)
+        if info is None:
+            raise ObjectMissing(f"{self.url}: no object {key!r}")
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.partial")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
+        os.close(fd)
+        try:
+            shutil.copyfile(self._path(key), tmp)
+            if info.sha256 and sha256_file(tmp) != info.sha256:
+                raise ChecksumMismatch(f"{self.url}/{key}: the stored bytes do not match their "
+                                       "recorded SHA-256; delete the object and publish again")
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return dest
 
     def head(self, key):
