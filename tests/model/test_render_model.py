@@ -1,0 +1,73 @@
+"""The `model` render backend and `content-factory generate --preset tiny`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from common.errors import ConfigError, RenderError
+from tasks.render import RenderRequest
+from tasks.render_model import ModelBackend, _PIPELINES, model_available
+
+
+def request(**overrides) -> RenderRequest:
+    base = dict(prompt="a glass of iced tea", negative_prompt="", seed=5, width=32, height=32,
+                frames=5, fps=16, steps=4)
+    return RenderRequest(**{**base, **overrides})
+
+
+def test_backend_renders_requested_frames_and_loads_once():
+    backend = ModelBackend(preset="tiny", weights_dir=None, device="cpu")
+    progress = []
+    frames = list(backend.render(request(), on_progress=lambda d, t: progress.append(d)))
+    assert len(frames) == 5 and frames[0].shape == (32, 32, 3) and frames[0].dtype == np.uint8
+    assert progress == [1, 2, 3, 4]
+    loaded = dict(_PIPELINES)
+    again = list(ModelBackend(preset="tiny", weights_dir=None, device="cpu").render(request()))
+    assert dict(_PIPELINES) == loaded  # the same pipeline object served the second backend
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again))
+
+
+def test_fingerprint_is_stable_and_tracks_weights(tiny_diffusers_folder, tmp_path):
+    random_a = ModelBackend(preset="tiny", weights_dir=None).fingerprint()
+    assert random_a == ModelBackend(preset="tiny", weights_dir=None).fingerprint()
+    on_disk = ModelBackend(preset="tiny", weights_dir=tiny_diffusers_folder).fingerprint()
+    assert on_disk != random_a and len(on_disk) == 64
+
+
+def test_errors_are_render_errors(tmp_path):
+    with pytest.raises(RenderError, match="needs a weights folder"):
+        ModelBackend(preset="t2v-a14b", weights_dir=None)
+    with pytest.raises(RenderError, match=str(tmp_path / "missing")):
+        ModelBackend(preset="t2v-a14b", weights_dir=tmp_path / "missing")
+    with pytest.raises(ConfigError, match="unknown model preset"):
+        ModelBackend(preset="sd15", weights_dir=None)
+    backend = ModelBackend(preset="tiny", weights_dir=None, device="cpu")
+    with pytest.raises(RenderError, match="4n\\+1"):
+        list(backend.render(request(frames=6)))
+    with pytest.raises(RenderError, match="divisible by 16"):
+        list(backend.render(request(width=40)))
+
+
+def test_model_available_needs_weights_layout(tmp_path, tiny_diffusers_folder):
+    import torch
+
+    assert model_available(None) is False
+    assert model_available(tmp_path) is False
+    assert model_available(tiny_diffusers_folder) is torch.cuda.is_available()
+
+
+def test_generate_command_writes_playable_mp4(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tasks.video import probe
+
+    out = tmp_path / "clip.mp4"
+    result = CliRunner().invoke(app, ["generate", "--prompt", "ثعلب في الثلج", "--preset", "tiny",
+                                      "--size", "48x32", "--frames", "9", "--steps", "4",
+                                      "--seed", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    info = probe(out)
+    assert (info.width, info.height, info.frames, info.codec) == (48, 32, 9, "h264")
+    assert str(out) in result.output and "9 frames" in result.output
