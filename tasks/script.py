@@ -42,7 +42,7 @@ PADDING_S = 0.6  # lead-in and lead-out around the captions
 MIN_SHOT_S, MAX_SHOT_S = 1.0, 30.0
 KEYS = ("duration", "camera", "visual", "negative", "seed", "image", "template")
 
-_HEADER = re.compile(r"^##\s+(?P<id>\S+?)\s*(?::\s*(?P<title>.*))?$")
+_HEADER = re.compile(r"^##\s*(?P<id>[^:]*?)\s*(?::\s*(?P<title>.*))?$")
 _FIELD = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:\s*(?P<value>.*)$")
 _CAPTION = re.compile(r"^\[(?P<locale>[^\]]+)\]\s*(?P<text>.*)$")
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?$")
@@ -113,12 +113,12 @@ def parse_script(text: str, spec: CampaignSpec, *, file: str = "<script>",
         line = raw.strip()
         if not line or (line.startswith("#") and not line.startswith("##")):
             continue
-        header = _HEADER.match(line)
-        if header:
-            blocks.append((lineno, header["id"], (header["title"] or "").strip(), []))
-        elif line.startswith("##"):
+        header = _HEADER.match(line) if line.startswith("##") else None
+        if header and not header["id"]:
             raise SpecError("a shot header needs an id, like '## intro: Title'", file=file,
                             line=lineno, field="shot")
+        if header:
+            blocks.append((lineno, header["id"], (header["title"] or "").strip(), []))
         elif not blocks:
             raise SpecError("text before the first shot; start each shot with '## <id>'",
                             file=file, line=lineno, field="shot")
@@ -320,7 +320,8 @@ def load_product(data: dict, source: str = "<product>", lines: dict | None = Non
     except ValidationError as exc:
         raise validation_error(exc, file=source, lines=lines or {}, model="product") from None
     if isinstance(product.title, dict):
-        missing = [loc for loc in product.locales if product.localized(product.title, loc) == ""]
+        missing = [loc for loc in product.locales
+                   if loc not in product.title and language(loc) not in product.title]
         if missing:
             raise SpecError(f"no title for locale(s) {', '.join(missing)}", file=source,
                             field="title")

@@ -1,0 +1,236 @@
+"""Campaign specs and scripts: valid ones in three languages, malformed ones with their messages."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from common.errors import SpecError
+from tasks.script import (frames_for, load_campaign, load_product, load_product_campaign,
+                          reading_time)
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "spring-launch" / "campaign.yaml"
+
+SPEC = """\
+id: test-campaign
+brand:
+  name: Test Brand
+  colors: {{primary: "#112233", secondary: "#445566", text: "#FFFFFF"}}
+output: {{width: 832, height: 480, fps: 16, delivery_fps: 24}}
+locales: [{locales}]
+model: {{seed: 1}}
+templates:
+  intro: {{visual: "Brand colours swirl", duration: 2}}
+script: |
+{script}
+"""
+
+
+def write_spec(tmp_path: Path, script: str, locales: str = "en, zh-CN, ar",
+               spec: str = SPEC) -> Path:
+    body = spec.format(locales=locales, script=textwrap.indent(textwrap.dedent(script), "  "))
+    path = tmp_path / "campaign.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_example_campaign_parses_in_three_languages():
+    campaign = load_campaign(EXAMPLE)
+    assert campaign.spec.locales == ["zh-CN", "en", "ar"]
+    assert [s.id for s in campaign.shots] == ["intro", "harvest", "cup"]
+    cup = campaign.shots[2]
+    assert cup.captions["zh-CN"] == ["茉莉龙珠，限时八折。"]
+    assert cup.captions["ar"] == ["لؤلؤ الياسمين، خصم ٢٠٪ هذا الأسبوع فقط."]
+    assert cup.prompt.startswith("A glass teapot") and cup.prompt.endswith("Camera: slow push-in.")
+    assert "people, hands" in cup.negative_prompt and "blurry" in cup.negative_prompt
+    for shot in campaign.shots:
+        assert (shot.frames - 1) % 4 == 0
+        assert shot.duration == pytest.approx(shot.frames / 16)
+    # The harvest shot says 3s: 48 frames -> nearest 4n+1 is 49.
+    assert campaign.shots[1].frames == 49
+    # Template shots take their seed from the template, so every campaign renders them alike.
+    assert campaign.shots[0].template == "intro"
+
+
+def test_valid_script_fields(tmp_path):
+    path = write_spec(tmp_path, """\
+        # a comment
+        ## open: Opening
+        template: intro
+        [en] Hello there.
+        [zh-CN] 你好。
+        [ar] مرحبا.
+
+        ## second
+        duration: 2.5s
+        camera: pan left
+        visual: A city street at dusk
+        visual: with neon signs
+        seed: 42
+        negative: rain
+    """)
+    campaign = load_campaign(path)
+    open_, second = campaign.shots
+    assert open_.visual == "Brand colours swirl" and open_.duration == pytest.approx(33 / 16)
+    assert second.visual == "A city street at dusk with neon signs"
+    assert second.seed == 42 and second.negative_prompt == "rain"
+    assert second.frames == frames_for(2.5, 16) == 41
+    assert second.captions == {}
+
+
+def test_seed_is_stable_and_differs_per_shot(tmp_path):
+    script = "## a\nvisual: x\n## b\nvisual: x\n"
+    first = load_campaign(write_spec(tmp_path, script))
+    again = load_campaign(write_spec(tmp_path, script))
+    assert [s.seed for s in first.shots] == [s.seed for s in again.shots]
+    assert first.shots[0].seed != first.shots[1].seed
+
+
+def test_reading_time_per_script():
+    # CJK is read per character (punctuation not counted), Latin and Arabic per word.
+    assert reading_time(["春天来了春天来了"], "zh-CN") == pytest.approx(8 / 7.0)
+    assert reading_time(["春天来了。"], "zh-CN") == pytest.approx(4 / 7.0)
+    assert reading_time(["one two three four five six"], "en") == pytest.approx(6 / 2.7)
+    assert reading_time(["كلمة كلمة كلمة"], "ar") == pytest.approx(3 / 2.2)
+
+
+def test_duration_follows_longest_caption_when_missing(tmp_path):
+    long_en = " ".join(["word"] * 27)  # 27 words / 2.7 wps = 10 s
+    path = write_spec(tmp_path, f"""\
+        ## s1
+        visual: A beach
+        [en] {long_en}
+        [zh-CN] 海滩
+        [ar] شاطئ
+    """)
+    shot = load_campaign(path).shots[0]
+    assert shot.duration == pytest.approx(frames_for(10.6, 16) / 16)
+    assert 10.5 < shot.duration < 10.8
+
+
+def test_cjk_caption_can_be_the_longest(tmp_path):
+    path = write_spec(tmp_path, """\
+        ## s1
+        visual: A beach
+        [en] Sun.
+        [zh-CN] 阳光海滩度假胜地欢迎您来体验夏日的美好时光阳光海滩度假胜地欢迎您
+        [ar] شمس
+    """)
+    shot = load_campaign(path).shots[0]
+    # 32 characters at 7 cps = 4.57 s, plus 0.6 s padding
+    assert shot.duration == pytest.approx(frames_for(32 / 7 + 0.6, 16) / 16)
+
+
+MALFORMED = [
+    # (script, expected line in the spec file, field, message fragment)
+    ("visual: orphan\n", 11, "shot", "text before the first shot"),
+    ("##\n", 11, "shot", "a shot header needs an id"),
+    ("## a\ncamra: pan\nvisual: x\n", 12, "camra", "unknown field 'camra'"),
+    ("## a\nduration: soon\nvisual: x\n", 12, "duration", "duration 'soon' must be seconds"),
+    ("## a\nduration: 90s\nvisual: x\n", 12, "duration", "between 1 and 30"),
+    ("## a\ncamera: pan\n", 11, "visual", "needs a 'visual:'"),
+    ("## a\nvisual: x\n## a\nvisual: y\n", 13, "shot", "used twice"),
+    ("## a\nvisual: x\nseed: -4\n", 13, "seed", "seed '-4'"),
+    ("## a\nvisual: x\n[fr] Bonjour\n", 13, "caption[fr]", "not in the campaign's locales"),
+    ("## a\nvisual: x\n[en] Hi\n", 11, "caption[zh-CN]", "no caption for locale(s) zh-CN, ar"),
+    ("## a\ntemplate: outro\n", 12, "template", "template 'outro' is not defined"),
+    ("## a\nvisual: x\nimage: nothere.png\n", 13, "image", "does not exist"),
+    ("## a\nvisual: x\njust some words\n", 13, "shot", "expected 'field: value'"),
+    ("## a b\nvisual: x\n", 11, "shot", "may use letters"),
+    ("", 11, "script", "no shots"),
+]
+
+
+@pytest.mark.parametrize("script,line,field,fragment", MALFORMED)
+def test_malformed_scripts_name_line_and_field(tmp_path, script, line, field, fragment):
+    path = write_spec(tmp_path, script)
+    with pytest.raises(SpecError) as err:
+        load_campaign(path)
+    assert err.value.field == field
+    assert err.value.line == line
+    assert fragment in str(err.value)
+    assert str(path) in str(err.value)
+
+
+BAD_SPECS = [
+    ("id: Bad Id!\n", "id", 1, "lower-case letters"),
+    ("locales: [english]\n", "locales", 1, "not a locale code"),
+    ("brand: {name: X, colors: {primary: red}}\n", "brand.colors.primary", 1, "not a colour"),
+    ("output: {width: 1000, height: 480}\n", "output", 1, "multiples of 16"),
+    ("colour: blue\n", "colour", 1, "unknown field"),
+    ("model: {sampler: ddim}\n", "model.sampler", 1, "should match pattern"),
+]
+
+
+@pytest.mark.parametrize("override,field,line,fragment", BAD_SPECS)
+def test_invalid_spec_fields(tmp_path, override, field, line, fragment):
+    base = {"id": "id: ok\n", "locales": "locales: [en]\n", "brand": "brand: {name: B}\n",
+            "script": "script: |\n  ## a\n  visual: x\n"}
+    key = override.split(":")[0]
+    base[key] = override
+    text = "".join(base.values())
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as err:
+        load_campaign(path)
+    assert err.value.field == field
+    expected_line = text.splitlines().index(override.rstrip("\n")) + line
+    assert err.value.line == expected_line
+    assert fragment in str(err.value)
+
+
+def test_missing_required_field_and_bad_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("id: ok\nlocales: [en]\nscript: |\n  ## a\n  visual: x\n")
+    with pytest.raises(SpecError, match="brand: required field is missing"):
+        load_campaign(path)
+    path.write_text("id: ok\nlocales: [en\n")
+    with pytest.raises(SpecError, match="invalid YAML") as err:
+        load_campaign(path)
+    assert err.value.line == 3
+    with pytest.raises(SpecError, match="no such file"):
+        load_campaign(tmp_path / "absent.yaml")
+
+
+def test_json_spec_with_script_file(tmp_path):
+    (tmp_path / "s.txt").write_text("## a\nvisual: x\n[en] Hi\n")
+    (tmp_path / "c.json").write_text('{"id": "j", "brand": {"name": "B"}, "locales": ["en"],\n'
+                                     ' "script_file": "s.txt"}')
+    campaign = load_campaign(tmp_path / "c.json")
+    assert campaign.shots[0].captions == {"en": ["Hi"]}
+    (tmp_path / "c.json").write_text('{"id": "j",\n "brand": {"name": "B"},, }')
+    with pytest.raises(SpecError, match="invalid JSON") as err:
+        load_campaign(tmp_path / "c.json")
+    assert err.value.line == 2
+
+
+def test_product_record_through_template(tmp_path):
+    product = load_product({"sku": "SKU-9", "title": {"en": "Blue Mug", "zh-CN": "蓝色马克杯"},
+                            "price": 12, "currency": "EUR", "locales": ["en", "zh-CN"]})
+    campaign = load_product_campaign(product, tmp_path)
+    assert campaign.kind == "product" and campaign.id == "product-sku-9"
+    assert [s.id for s in campaign.shots] == ["intro", "hero", "outro"]
+    hero = campaign.shots[1]
+    assert hero.captions == {"en": ["Blue Mug", "€12.00"], "zh-CN": ["蓝色马克杯", "€12.00"]}
+    assert "Blue Mug" in hero.prompt
+    other = load_product_campaign(load_product({"sku": "B", "title": "Cup", "price": 1,
+                                                "locales": ["en"]}), tmp_path)
+    # Intro and outro are template shots: identical across products (one render for all).
+    assert other.shots[0].seed == campaign.shots[0].seed
+    assert other.shots[0].prompt == campaign.shots[0].prompt
+
+
+@pytest.mark.parametrize("record,field", [
+    ({"title": "x", "price": 1, "locales": ["en"]}, "sku"),
+    ({"sku": "A", "title": "x", "price": -1, "locales": ["en"]}, "price"),
+    ({"sku": "A", "title": "x", "price": 1, "locales": []}, "locales"),
+    ({"sku": "A", "title": {"fr": "x"}, "price": 1, "locales": ["en", "zh-CN"]}, "title"),
+    ({"sku": "A b", "title": "x", "price": 1, "locales": ["en"]}, "sku"),
+])
+def test_bad_product_records_name_the_field(record, field):
+    with pytest.raises(SpecError) as err:
+        load_product(record, "catalog event")
+    assert err.value.field == field
+    assert "catalog event" in str(err.value)
