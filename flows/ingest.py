@@ -100,6 +100,16 @@ def prefect_emitter(*, event: str, resource: dict[str, str], payload: dict[str, 
     return str(sent.id)
 
 
+def product_event(product: dict[str, Any], *, updated: bool, event_id: str
+                  ) -> tuple[str, dict[str, str], uuid.UUID]:
+    """Event name, resource and Prefect event id for a validated product record."""
+    event = "catalog.product.updated" if updated else "catalog.product.created"
+    sku = str(product["sku"])
+    resource = {"prefect.resource.id": f"catalog.product.{sku}", "prefect.resource.name": sku,
+                "catalog.event-id": event_id}
+    return event, resource, uuid.uuid5(EVENT_NAMESPACE, event_id)
+
+
 def validate_product(data: Any, source: str = "webhook") -> dict[str, Any]:
     """The product record as the flow will get it; :class:`SpecError` names the bad field."""
     if not isinstance(data, dict):
@@ -215,6 +225,8 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
                         signature: str, sent: float) -> tuple[int, dict]:
         sku = str(product["sku"])
         answer = {"event_id": event_id, "event": event, "sku": sku}
+        _, resource, prefect_id = product_event(product, updated=event.endswith(".updated"),
+                                                event_id=event_id)
         with db.session() as s:
             fresh = claim_event(
                 s, event_id=event_id, topic=event, sku=sku,
@@ -223,9 +235,6 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
                 sent_at=datetime.fromtimestamp(sent, UTC))
         if not fresh:
             return 200, {"status": "duplicate", **answer}
-        prefect_id = uuid.uuid5(EVENT_NAMESPACE, event_id)
-        resource = {"prefect.resource.id": f"catalog.product.{sku}",
-                    "prefect.resource.name": sku, "catalog.event-id": event_id}
         try:
             sent_id = emit(event=event, resource=resource, payload=product, event_id=prefect_id)
         except Exception as exc:  # any emitter failure: give the id back so a retry works

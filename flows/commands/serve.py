@@ -1,0 +1,77 @@
+"""``content-factory serve``: the whole factory on this machine, until Ctrl-C.
+
+Starts a Prefect server (SQLite under DATA_DIR/prefect, UI on http://127.0.0.1:4200), registers
+deployments/prefect.yaml (pools, schedules, triggers, the gpu-render limit), starts a worker for
+the ``gpu`` and the ``cpu`` pool, and the catalog webhook endpoint. Ctrl-C stops them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        host: Annotated[str, typer.Option(help="Address for the UI, API and ingest.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Prefect server (UI and API) port.")] = 4200,
+        ingest_port: Annotated[int, typer.Option(help="Catalog webhook endpoint port.")] = 8787,
+        gpus: Annotated[int, typer.Option(min=1, help="Renders at once on this machine.")] = 1,
+        cpu_slots: Annotated[int, typer.Option(min=1, help="CPU flow runs at once.")] = 2,
+        poll: Annotated[float, typer.Option(help="Seconds between a worker's polls for work "
+                                                 "(Prefect's default is 10).")] = 2.0,
+        logs: Annotated[Path | None, typer.Option(help="Write each process's output to "
+                                                        "LOGS/<name>.log instead of here.")] = None,
+    ) -> None:
+        """Run the factory on one machine: Prefect server + deployments + workers + ingest."""
+        import os
+        import signal
+
+        from rich.console import Console
+
+        from deployments.local import LocalFactory, LocalOptions
+        from flows.ingest import IngestSettings, load_or_create_secret
+        from flows.settings import get_settings
+
+        console = Console(stderr=True)
+        settings = get_settings()
+        data_dir = settings.data_dir.resolve()
+        ingest = IngestSettings()
+        secret_file = data_dir / "ingest.secret"
+        secret = (ingest.secret.get_secret_value() if ingest.secret
+                  else load_or_create_secret(secret_file))
+        options = LocalOptions(prefect_home=data_dir / "prefect", data_dir=data_dir, host=host,
+                               prefect_port=port, ingest_port=ingest_port, ingest_secret=secret,
+                               gpus=gpus, cpu_slots=cpu_slots, poll_s=poll, log_dir=logs)
+        env = dict(os.environ)
+        env.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+        factory = LocalFactory(options, env=env)
+
+        # SIGTERM (systemd, docker stop) takes the same way out as Ctrl-C.
+        def _terminate(signum, frame):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, _terminate)
+
+        console.print(f"starting Prefect server on {host}:{port} (data in {options.prefect_home})")
+        factory.start()
+        try:
+            console.print(f"[green]ready[/green] in {sum(factory.timings.values()):.1f} s\n"
+                          f"  UI and API   http://{host}:{port}  (PREFECT_API_URL={factory.api_url})\n"
+                          f"  deployments  {', '.join(sorted(factory.registered.deployments))}\n"
+                          f"  workers      pool gpu (limit {gpus}), pool cpu (limit {cpu_slots}),"
+                          f" polling every {poll:g} s\n"
+                          f"  webhooks     POST {factory.ingest_url}{ingest.path}  (secret: "
+                          f"{'FACTORY_INGEST_SECRET' if ingest.secret else secret_file})\n"
+                          "Ctrl-C stops everything.")
+            child = factory.wait()
+            console.print(f"[red]{child.name} exited with code {child.process.returncode}; "
+                          f"stopping the rest[/red]")
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            console.print("stopping workers, ingest and server ...")
+        finally:
+            factory.stop()
+            console.print("stopped")
