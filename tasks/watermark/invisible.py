@@ -57,6 +57,9 @@ class WatermarkConfig:
     texture_boost: float = 2.0      # busy areas get up to strength * (1 + texture_boost)
     texture_half: float = 3.0       # local gradient (levels/px at 1/4 size) giving half the boost
     ring_width: float = 2.0         # frequency rings over which host power is estimated
+    highpass_sigma: float = 3.0     # detector: working px; keeps the band (periods <= 13 px)
+    energy_sigma: float = 8.0       # detector: neighbourhood for the local host energy
+    energy_floor: float = 1.0       # detector: luma levels; below this an area counts as flat
     decoys: int = 16                # random chip sets that measure the no-mark spread
     min_mean_abs_z: float = 2.0     # "found" needs bits decided this clearly on average
 
@@ -266,8 +269,23 @@ class WatermarkDetector:
         luma = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         g = self.config.grid
         plane = cv2.resize(luma, (g, g), interpolation=cv2.INTER_AREA).astype(np.float32)
-        self._sum += cv2.dct(plane)
+        self._sum += cv2.dct(self._normalize(plane))
         self.frames += 1
+
+    def _normalize(self, plane: np.ndarray) -> np.ndarray:
+        """Divide out the local host energy: float32 ``[grid, grid]`` -> same.
+
+        Edges and text (a title, the AI label itself) carry far more energy in the band than
+        the mark, and when they stand still they add up over frames exactly like it. Scaling
+        each neighbourhood's high-pass by its own RMS lets flat areas, where the mark is nearly
+        alone, count fully and busy ones count like any other area (divisive normalisation,
+        the local form of a Wiener weighting). The floor keeps flat areas from amplifying
+        compression noise.
+        """
+        cfg = self.config
+        high = plane - cv2.GaussianBlur(plane, (0, 0), cfg.highpass_sigma)
+        energy = cv2.GaussianBlur(high * high, (0, 0), cfg.energy_sigma)
+        return high / np.sqrt(energy + cfg.energy_floor ** 2)
 
     def result(self) -> Detection:
         cfg, lay = self.config, _layout(self.config)

@@ -1,0 +1,261 @@
+"""Visible marks: the brand's logo in a corner, and a localized "AI-generated" label.
+
+Both are drawn once per clip as RGBA overlays sized relative to the frame height, then blended
+into each frame's corner region (only that region is touched, so it costs little per frame).
+The label text comes from ``labels.yaml``; it is laid out by Pillow with libraqm (HarfBuzz +
+FriBiDi), so Arabic and Hebrew come out joined and right-to-left, and is drawn with the first
+font that has every one of its characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from PIL import Image, ImageDraw, ImageFont, features
+
+from common.errors import ConfigError
+
+Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+CORNERS: tuple[str, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
+MIN_LABEL_SECONDS = 2.0  # China's labelling measures: a label at the start of the video
+
+LABELS_FILE = Path(__file__).with_name("labels.yaml")
+SYSTEM_FONTS = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+)
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
+
+
+@dataclass(frozen=True)
+class LogoPlacement:
+    """Where and how the brand's logo sits; sizes are fractions of the frame height."""
+
+    corner: Corner = "top-right"
+    margin: float = 0.03      # gap to both frame edges
+    height: float = 0.08      # logo height
+    opacity: float = 0.85     # multiplies the PNG's own alpha
+
+    def __post_init__(self) -> None:
+        _check_placement("logo", self.corner, self.margin, self.height)
+        if not 0.0 < self.opacity <= 1.0:
+            raise ConfigError(f"logo opacity {self.opacity}: must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class LabelPlacement:
+    """Where the AI label sits and for how long; sizes are fractions of the frame height."""
+
+    corner: Corner = "top-left"
+    margin: float = 0.03
+    text_height: float = 0.045    # font size
+    seconds: float = 3.0          # shown from the first frame on, at least MIN_LABEL_SECONDS
+    box_opacity: float = 0.55     # dark box behind the text, so it reads on any background
+
+    def __post_init__(self) -> None:
+        _check_placement("label", self.corner, self.margin, self.text_height)
+        if self.seconds < MIN_LABEL_SECONDS:
+            raise ConfigError(f"label seconds {self.seconds}: the AI label must show for at "
+                              f"least {MIN_LABEL_SECONDS:g} s from the start of the clip")
+        if not 0.0 <= self.box_opacity <= 1.0:
+            raise ConfigError(f"label box_opacity {self.box_opacity}: must be in [0, 1]")
+
+
+def _check_placement(what: str, corner: str, margin: float, size: float) -> None:
+    if corner not in CORNERS:
+        raise ConfigError(f"{what} corner {corner!r}: choose one of {', '.join(CORNERS)}")
+    if not 0.0 <= margin < 0.5:
+        raise ConfigError(f"{what} margin {margin}: a fraction of the frame height in [0, 0.5)")
+    if not 0.0 < size <= 0.5:
+        raise ConfigError(f"{what} size {size}: a fraction of the frame height in (0, 0.5]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Label text
+
+
+@lru_cache(maxsize=4)
+def load_labels(path: Path = LABELS_FILE) -> dict[str, str]:
+    """The locale -> label table (keys lower-cased)."""
+    try:
+        table = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the AI label table ({exc})") from exc
+    if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
+        raise ConfigError(f"{path}: must map locale tags to non-empty label strings")
+    return {str(k).lower(): v for k, v in table.items()}
+
+
+def label_for_locale(locale: str, labels: dict[str, str] | None = None) -> tuple[str, str]:
+    """``(matched locale, label text)`` for a BCP 47 tag; falls back from ``pt-BR`` to ``pt``."""
+    table = labels if labels is not None else load_labels()
+    tag = locale.strip().replace("_", "-").lower()
+    for candidate in (tag, tag.split("-")[0]):
+        if candidate in table:
+            return candidate, table[candidate]
+    raise ConfigError(f"label locale {locale!r} is not in {LABELS_FILE.name}; add it there or "
+                      f"use one of: {', '.join(sorted(table))}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fonts
+
+
+def _needs_shaping(text: str) -> bool:
+    """Scripts that are wrong without a shaping engine: Arabic, Hebrew, Indic, Thai."""
+    return any(0x0590 <= ord(c) <= 0x08FF or 0x0900 <= ord(c) <= 0x0DFF or 0x0E00 <= ord(c) <= 0x0E7F
+               or 0xFB1D <= ord(c) <= 0xFEFF for c in text)
+
+
+def _layout_engine() -> ImageFont.Layout:
+    return ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC
+
+
+def _covers(font: ImageFont.FreeTypeFont, text: str) -> bool:
+    """Whether ``font`` has a glyph for every visible character of ``text``.
+
+    A missing character is drawn as the font's .notdef glyph, so its mask equals the mask of a
+    private-use code point that no font maps.
+    """
+    notdef = font.getmask("\ue000")
+    ref = (notdef.size, bytes(notdef))
+    for ch in set(text):
+        if ch.isspace() or 0x0300 <= ord(ch) <= 0x036F or 0x064B <= ord(ch) <= 0x065F:
+            continue  # spaces and combining marks carry no glyph of their own to compare
+        mask = font.getmask(ch)
+        if (mask.size, bytes(mask)) == ref:
+            return False
+    return True
+
+
+def font_candidates(fonts_dir: Path | None) -> list[Path]:
+    """Font files to try, in order: ``fonts_dir`` (bold faces first), then the system fonts."""
+    found: list[Path] = []
+    if fonts_dir is not None and Path(fonts_dir).is_dir():
+        files = [p for p in Path(fonts_dir).iterdir()
+                 if p.suffix.lower() in FONT_SUFFIXES and p.exists()]
+        found += sorted(files, key=lambda p: ("bold" not in p.name.lower(), p.name))
+    found += [p for p in SYSTEM_FONTS if p.exists()]
+    unique: dict[Path, Path] = {}
+    for p in found:  # the fonts folder usually links to the system files: try each font once
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
+
+
+def pick_font(text: str, size_px: int, fonts_dir: Path | None = None) -> ImageFont.FreeTypeFont:
+    """The first candidate font that can draw all of ``text``, at ``size_px``."""
+    if _needs_shaping(text) and not features.check("raqm"):
+        raise ConfigError(f"label {text!r} needs text shaping, but this Pillow has no libraqm; "
+                          "install Pillow wheels from PyPI (they bundle it) or libraqm0")
+    tried = []
+    for path in font_candidates(fonts_dir):
+        try:
+            font = ImageFont.truetype(str(path), size_px, layout_engine=_layout_engine())
+        except OSError:
+            continue
+        if _covers(font, text):
+            return font
+        tried.append(path.name)
+    raise ConfigError(f"no font can draw the label {text!r} (tried {', '.join(tried) or 'none'}); "
+                      f"put a font covering it in the fonts folder ({fonts_dir}) or run `make fonts`")
+
+
+# ---------------------------------------------------------------------------------------------
+# Overlays
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A premultiplied RGBA overlay placed at ``(x, y)``: ``rgb`` float32 ``[h, w, 3]`` already
+    multiplied by ``alpha`` float32 ``[h, w, 1]``."""
+
+    x: int
+    y: int
+    rgb: np.ndarray
+    alpha: np.ndarray
+
+    @classmethod
+    def from_rgba(cls, rgba: np.ndarray, x: int, y: int) -> Overlay:
+        alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+        return cls(x, y, rgba[:, :, :3].astype(np.float32) * alpha, alpha)
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        """Blend into ``frame`` (``uint8 [H, W, 3]``, modified in place and returned)."""
+        h, w = self.alpha.shape[:2]
+        roi = frame[self.y:self.y + h, self.x:self.x + w]
+        blended = roi.astype(np.float32) * (1.0 - self.alpha) + self.rgb
+        roi[...] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        return frame
+
+    def covers(self) -> tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)`` of the overlay in frame pixels."""
+        h, w = self.alpha.shape[:2]
+        return self.x, self.y, self.x + w, self.y + h
+
+
+def _place(corner: str, margin_px: int, size: tuple[int, int],
+           frame_size: tuple[int, int]) -> tuple[int, int]:
+    (w, h), (fw, fh) = size, frame_size
+    x = margin_px if corner.endswith("left") else fw - margin_px - w
+    y = margin_px if corner.startswith("top") else fh - margin_px - h
+    if x < 0 or y < 0 or x + w > fw or y + h > fh:
+        raise ConfigError(f"overlay of {w}x{h} px does not fit in the {corner} corner of a "
+                          f"{fw}x{fh} frame; make it smaller or the margin narrower")
+    return x, y
+
+
+def logo_overlay(logo: Path, frame_size: tuple[int, int],
+                 placement: LogoPlacement = LogoPlacement()) -> Overlay:
+    """The brand logo (PNG with alpha) scaled to ``placement.height`` of the frame height."""
+    fw, fh = frame_size
+    try:
+        with Image.open(logo) as img:
+            img.load()
+            rgba = img.convert("RGBA")
+    except OSError as exc:
+        raise ConfigError(f"logo {logo}: cannot read it as an image ({exc}); give a PNG") from exc
+    height = max(2, round(placement.height * fh))
+    width = max(2, round(rgba.width * height / rgba.height))
+    # Resize with premultiplied alpha, or transparent pixels bleed their colour into the edges.
+    scaled = rgba.convert("RGBa").resize((width, height), Image.Resampling.LANCZOS).convert("RGBA")
+    arr = np.asarray(scaled).copy()
+    arr[:, :, 3] = np.round(arr[:, :, 3] * placement.opacity).astype(np.uint8)
+    x, y = _place(placement.corner, round(placement.margin * fh), (width, height), frame_size)
+    return Overlay.from_rgba(arr, x, y)
+
+
+def render_label(text: str, size_px: int, *, locale: str = "en", fonts_dir: Path | None = None,
+                 box_opacity: float = 0.55) -> np.ndarray:
+    """The label as ``uint8 [h, w, 4]`` RGBA: white text on a rounded dark box."""
+    font = pick_font(text, size_px, fonts_dir)
+    kwargs = {"language": locale.split("-")[0]} if features.check("raqm") else {}
+    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    left, top, right, bottom = probe.textbbox((0, 0), text, font=font, **kwargs)
+    pad_x, pad_y = round(size_px * 0.45), round(size_px * 0.3)
+    ascent, descent = font.getmetrics()
+    box_w, box_h = (right - left) + 2 * pad_x, ascent + descent + 2 * pad_y
+    img = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle((0, 0, box_w - 1, box_h - 1), radius=round(size_px * 0.3),
+                           fill=(0, 0, 0, round(255 * box_opacity)))
+    draw.text((pad_x - left, pad_y), text, font=font, fill=(255, 255, 255, 255), **kwargs)
+    return np.asarray(img).copy()
+
+
+def label_overlay(locale: str, frame_size: tuple[int, int],
+                  placement: LabelPlacement = LabelPlacement(), *,
+                  fonts_dir: Path | None = None) -> tuple[Overlay, str]:
+    """The AI label for ``locale`` placed in its corner, and the text it shows."""
+    fw, fh = frame_size
+    matched, text = label_for_locale(locale)
+    rgba = render_label(text, max(8, round(placement.text_height * fh)), locale=matched,
+                        fonts_dir=fonts_dir, box_opacity=placement.box_opacity)
+    x, y = _place(placement.corner, round(placement.margin * fh), (rgba.shape[1], rgba.shape[0]),
+                  frame_size)
+    return Overlay.from_rgba(rgba, x, y), text
