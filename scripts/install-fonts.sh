@@ -24,14 +24,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     echo "install-fonts: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    if ! "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
-        "${SUDO[@]}" apt-get update -q >/dev/null
-        "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    "${SUDO[@]}" apt-get update -q >/dev/null
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 mkdir -p "$DEST"
 for font in "${FONTS[@]}"; do
+    if [ ! -f "$font" ]; then
+        echo "install-fonts: $font is still missing after installing ${missing[*]:-nothing}" >&2
+        exit 1
+    fi
     ln -sfn "$font" "$DEST/$(basename "$font")"
 done
 

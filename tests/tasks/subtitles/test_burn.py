@@ -1,6 +1,7 @@
 """Burn-in through libass and soft mov_text tracks, on small real clips."""
 
 import re
+from dataclasses import replace
 import subprocess
 from pathlib import Path
 
@@ -98,3 +99,38 @@ def test_soft_tracks_are_language_tagged_and_literal(tmp_path, clip):
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(out), "-map", f"0:s:{i}",
                         str(back)], check=True)
         assert read_srt(back)[0].lines == read_srt(srt)[0].lines
+
+
+def _ink_columns(tmp_path, clip, fonts_dir, text, locale):
+    """Columns where the burned caption (no outline, no shadow) put ink, as a bool vector."""
+    style = replace(_style(), outline_px=0.0, shadow_px=0.0, font_px=24)
+    paths = write_sidecars([Cue(0.0, 1.0, (text,))], locale=locale, out_stem=tmp_path / "ink",
+                           style=style, frame_size=(W, H))
+    out = burn_subtitles(clip, paths["ass"], tmp_path / "ink.mp4", fonts_dir=fonts_dir)
+    before = next(iter(read_frames(clip))).astype(int)
+    after = next(iter(read_frames(out))).astype(int)
+    return (np.abs(after - before).max(-1) > 60).any(0)
+
+
+def _span(cols):
+    xs = np.nonzero(cols)[0]
+    return xs.min(), xs.max()
+
+
+def test_arabic_is_joined_and_laid_out_right_to_left(tmp_path, clip, fonts_dir):
+    # Joined: medial forms of BEH are far narrower than the isolated form repeated.
+    lo, hi = _span(_ink_columns(tmp_path, clip, fonts_dir, "ب", "ar"))
+    one = hi - lo + 1
+    cols = _ink_columns(tmp_path, clip, fonts_dir, "بببب", "ar")
+    lo, hi = _span(cols)
+    assert hi - lo + 1 < 0.75 * 4 * one
+    assert cols[lo:hi + 1].all(), "a joined word has no gap between its letters"
+    # Right to left: the first word in logical order ("WWWWWW") ends up on the right.
+    cols = _ink_columns(tmp_path, clip, fonts_dir, "WWWWWW ب", "ar")
+    lo, hi = _span(cols)
+    gaps = np.nonzero(~cols[lo:hi + 1])[0] + lo
+    assert gaps.size and gaps.mean() < (lo + hi) / 2, "the Latin word should be right of the gap"
+    cols = _ink_columns(tmp_path, clip, fonts_dir, "WWWWWW ب", "en")  # same text, LTR locale
+    lo, hi = _span(cols)
+    gaps = np.nonzero(~cols[lo:hi + 1])[0] + lo
+    assert gaps.mean() > (lo + hi) / 2
