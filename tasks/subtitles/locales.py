@@ -70,8 +70,8 @@ ISO639_2 = {
 
 def split_locale(locale: str) -> tuple[str, str | None, str | None]:
     """``"zh-Hant-TW"`` -> ``("zh", "hant", "tw")``; raises ConfigError for a malformed code."""
-    parts = [p for p in locale.replace("_", "-").split("-") if p]
-    if not parts or not parts[0].isalpha() or not 2 <= len(parts[0]) <= 3:
+    parts = locale.strip().replace("_", "-").split("-")
+    if not all(parts) or not parts[0].isalpha() or not 2 <= len(parts[0]) <= 3:
         raise ConfigError(f"locale {locale!r} is not a BCP-47 code such as 'en', 'zh-CN' or 'ar'")
     language = parts[0].lower()
     script = next((p.lower() for p in parts[1:] if len(p) == 4 and p.isalpha()), None)

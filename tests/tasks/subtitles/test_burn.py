@@ -3,7 +3,6 @@
 import re
 from dataclasses import replace
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
