@@ -7,6 +7,8 @@ Numbers follow Netflix's Timed Text Style Guides (adult programmes): at most 2 l
 a line for Latin, Cyrillic, Arabic and Hebrew scripts; 16 for Chinese, Japanese and Korean;
 reading speed 17 characters a second for most languages (20 for English), 9 for Chinese, 4 for
 Japanese, 12 for Korean; a cue stays between 5/6 s and 7 s on screen; 2 frames between cues.
+Arabic and Hebrew use the general 17 characters a second; Thai's 35 a line and 15 a second are
+conservative estimates, not from a guide: have a native reviewer confirm them.
 """
 
 from __future__ import annotations
