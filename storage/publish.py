@@ -8,13 +8,17 @@ the upload when the stored checksum matches.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common.errors import PublishRefused, StorageError
 from storage.db import Database
-from storage.objects import ObjectStore, guess_content_type, sha256_file
-from storage.records import assert_publishable, get_clip, record_publication
+from storage.objects import ChecksumMismatch, ObjectStore, guess_content_type, sha256_file
+from storage.records import assert_publishable, get_clip, get_run, record_publication
 
 # Deliverables are immutable by key (the key holds their hash), so caches may keep them.
 CACHE_CONTROL = "private, max-age=31536000, immutable"
@@ -70,4 +74,71 @@ def publish_clip(db: Database, store: ObjectStore, *, content_id: str, files: di
                                uploaded=put.uploaded)
             if kind == "video":
                 clip.state = "published"
+    return results
+
+
+@dataclass(frozen=True)
+class Republished:
+    """One clip of a run written to another target (``refused`` names why it was not)."""
+
+    content_id: str
+    locale: str
+    published: list[Published]
+    refused: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"content_id": self.content_id, "locale": self.locale, "refused": self.refused,
+                "published": [p.to_dict() for p in self.published]}
+
+
+def republish_run(db: Database, run_id: str, dest: ObjectStore, *,
+                  source_for: Callable[[str], ObjectStore], work_dir: str | os.PathLike,
+                  presign_expiry_s: int = 7 * 24 * 3600) -> list[Republished]:
+    """Publish every clip a finished run published before to ``dest``, from where it went.
+
+    For each clip and file kind the latest recorded publication on another target is fetched
+    from its store (``source_for(target_url)``), checked against its recorded SHA-256 and
+    published to ``dest`` with :func:`publish_clip`, so the moderation gate applies again and
+    the keys are the same content-derived keys. A clip refused by the gate is reported, not
+    raised; nothing of it is written.
+    """
+    with db.session() as s:
+        run = get_run(s, run_id)
+        if run.state in ("pending", "running"):
+            raise StorageError(f"run {run_id} is {run.state}: re-publish it after it finishes")
+        plan: list[tuple[str, str, dict[str, tuple[str, str, str]]]] = []
+        for clip in sorted(run.clips, key=lambda c: c.locale):
+            latest: dict[str, tuple] = {}
+            for p in sorted(clip.publications, key=lambda p: (p.target != dest.url,
+                                                              p.published_at)):
+                latest[p.kind] = (p.target, p.object_key, p.sha256)  # other targets win
+            if latest:
+                plan.append((clip.content_id, clip.locale, latest))
+    if not plan:
+        raise StorageError(f"run {run_id} has no published clips to re-publish "
+                           "(see `content-factory runs`)")
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    sources: dict[str, ObjectStore] = {}
+    results: list[Republished] = []
+    for content_id, locale, latest in plan:
+        with tempfile.TemporaryDirectory(dir=work_dir, prefix=f".republish-{run_id}-") as tmp:
+            files: dict[str, Path] = {}
+            try:
+                with db.session() as s:
+                    assert_publishable(s, content_id)  # before fetching anything
+            except PublishRefused as exc:
+                results.append(Republished(content_id, locale, [], refused=str(exc)))
+                continue
+            for kind, (target, key, digest) in latest.items():
+                if target not in sources:
+                    sources[target] = dest if target == dest.url else source_for(target)
+                path = Path(tmp) / f"{kind}{''.join(Path(key).suffixes[-1:])}"
+                sources[target].get_file(key, path)
+                if sha256_file(path) != digest:
+                    raise ChecksumMismatch(f"{target}/{key}: the stored clip does not match the "
+                                           f"SHA-256 recorded when it was published ({digest})")
+                files[kind] = path
+            published = publish_clip(db, dest, content_id=content_id, files=files,
+                                     presign_expiry_s=presign_expiry_s)
+            results.append(Republished(content_id, locale, published))
     return results
