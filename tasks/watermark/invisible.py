@@ -54,7 +54,7 @@ class WatermarkConfig:
     grid: int = 256                 # side of the working luma plane
     band: tuple[float, float] = (40.0, 160.0)  # DCT radii carrying chips (20..80 cycles/side)
     strength: float = 1.3           # luma levels (RMS) of the pattern on flat areas
-    texture_boost: float = 2.0      # busy areas get up to strength * (1 + texture_boost)
+    texture_boost: float = 3.0      # busy areas get up to strength * (1 + texture_boost)
     texture_half: float = 3.0       # local gradient (levels/px at 1/4 size) giving half the boost
     ring_width: float = 2.0         # frequency rings over which host power is estimated
     highpass_sigma: float = 3.0     # detector: working px; keeps the band (periods <= 13 px)
