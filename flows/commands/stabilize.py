@@ -1,0 +1,46 @@
+"""``content-factory stabilize``: steady a clip (shake, flicker, frame rate) and report how much."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("stabilize")
+    def stabilize(
+        src: Path = typer.Argument(..., help="Clip to steady (any video ffmpeg reads)."),
+        dst: Path = typer.Argument(..., help="Steadied clip to write (H.264 MP4)."),
+        fps: float = typer.Option(None, "--fps", help="Re-time to this frame rate (e.g. 24 or "
+                                  "30) by motion-compensated interpolation; default: keep it."),
+        report: Path = typer.Option(None, "--report", help="Write the metrics before and after "
+                                    "as JSON here."),
+        no_shake: bool = typer.Option(False, "--no-shake", help="Leave camera shake alone."),
+        no_flicker: bool = typer.Option(False, "--no-flicker", help="Leave flicker alone."),
+        smoothing: int = typer.Option(15, "--smoothing", help="Camera path smoothing, frames "
+                                      "either side (as vid.stab's smoothing)."),
+    ) -> None:
+        """Remove camera shake and brightness flicker from SRC and write DST.
+
+        A clip that is already steady is copied unchanged. Prints the report as JSON.
+        """
+        from dataclasses import replace
+        from fractions import Fraction
+
+        from common.errors import ConfigError
+        from tasks.stabilize import ShakeOptions, StabilizeOptions, stabilize_clip
+
+        if smoothing < 1:
+            raise ConfigError(f"--smoothing must be at least 1 frame, got {smoothing}")
+        target = Fraction(fps).limit_denominator(1001) if fps is not None else None
+        options = replace(StabilizeOptions(), correct_shake=not no_shake,
+                          correct_flicker=not no_flicker,
+                          shake=ShakeOptions(radius=smoothing))
+        result = stabilize_clip(src, dst, target_fps=target, options=options).to_dict()
+        text = json.dumps(result, indent=2)
+        if report is not None:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(text + "\n")
+        typer.echo(text)
