@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +123,25 @@ def render_to_file(backend: RenderBackend, request: RenderRequest, path: Path, *
         raise RenderError(f"backend {backend.name} yielded {writer.frames_written} frames, "
                           f"{request.frames} were asked for")
     return writer.frames_written
+
+
+def render_shot(cache, backend: RenderBackend, request: RenderRequest, key: str, *,
+                template: str | None = None, pin: bool = False,
+                on_progress: ProgressFn | None = None):
+    """The shot's render from the template cache, rendering it only on a miss.
+
+    ``cache`` is a :class:`storage.cache.TemplateCache`; several workers asking for the same
+    key render it once. Returns the cache's ``CachedRender`` (local path, hit or not).
+    """
+    return cache.get_or_render(
+        key, produce=lambda tmp: render_to_file(backend, request, tmp, on_progress=on_progress),
+        request=request.key_fields(), backend=backend.name, fingerprint=backend.fingerprint(),
+        template=template, pin=pin)
+
+
+# Tagged so a task-run concurrency limit on `gpu-render` keeps one render per GPU. No Prefect
+# result cache: the template cache is the shared, cross-worker memory of renders.
+@task(name="render-shot", tags=["gpu-render"], cache_policy=NO_CACHE)
+def render_shot_task(cache, backend: RenderBackend, request: RenderRequest, key: str,
+                     template: str | None = None, pin: bool = False):
+    return render_shot(cache, backend, request, key, template=template, pin=pin)

@@ -126,6 +126,7 @@ class FrameWriter:
         self.size = (int(width), int(height))
         self.fps = Fraction(fps).limit_denominator(1001)
         self.frames_written = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
         quality = ["-qp", "0"] if lossless else ["-crf", str(crf)]
         out_params = ["-preset", preset, *quality, "-r", _rate_arg(self.fps)]

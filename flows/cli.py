@@ -1,0 +1,180 @@
+"""`content-factory`: the command line.
+
+Core commands live here (run, validate, product, localize, runs, doctor); each stage adds its
+own from a module in ``flows/commands`` that has ``register(app)``. A FactoryError prints as one
+line naming what is wrong, and the command exits non-zero.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from common.errors import FactoryError
+
+app = typer.Typer(help="content-factory: campaign scripts and product records in, safe, "
+                       "labelled, subtitled videos out.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console(stderr=True)
+out = Console()
+
+
+def _quiet_prefect() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@app.command()
+def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).")]) -> None:
+    """Check a campaign spec and its script; print its shots. Exits 1 on any error."""
+    from tasks.script import load_campaign
+
+    campaign = load_campaign(spec)
+    table = Table(title=f"{campaign.id}: {len(campaign.shots)} shots, locales "
+                        f"{', '.join(campaign.spec.locales)}")
+    for col in ("shot", "seconds", "frames", "seed", "template", "prompt"):
+        table.add_column(col)
+    for s in campaign.shots:
+        table.add_row(s.id, f"{s.duration:.2f}", str(s.frames), str(s.seed), s.template or "",
+                      s.prompt[:60])
+    out.print(table)
+    out.print("[green]valid[/green]")
+
+
+@app.command()
+def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).")],
+        run_id: Annotated[str | None, typer.Option(help="Rerun/resume this run id.")] = None,
+        backend: Annotated[str | None, typer.Option(help="auto, animatic or model.")] = None,
+        ) -> None:
+    """Render, localize and publish a campaign; print where the clips went."""
+    from tasks.script import load_campaign
+
+    load_campaign(spec)  # fail fast, before Prefect starts, on an invalid spec
+    _quiet_prefect()
+    from flows.campaign import campaign
+
+    with console.status("running the campaign flow (first start of Prefect takes ~10 s)"):
+        manifest = campaign(spec_path=str(spec), run_id=run_id, backend=backend)
+    _print_manifest(manifest)
+
+
+@app.command()
+def product(record: Annotated[Path, typer.Argument(help="Product record (JSON or YAML).")],
+            template: Annotated[Path | None, typer.Option(help="Jinja2 script template.")] = None,
+            run_id: Annotated[str | None, typer.Option()] = None,
+            backend: Annotated[str | None, typer.Option()] = None) -> None:
+    """Make the e-commerce clip for one product record."""
+    from tasks.script import load_product_file
+    from tasks.spec import load_structured
+
+    item = load_product_file(record)
+    data, _ = load_structured(record)
+    _quiet_prefect()
+    from flows.product import product_clip
+
+    with console.status(f"making the product clip for {item.sku}"):
+        manifest = product_clip(sku=item.sku, product=data, backend=backend, run_id=run_id,
+                                template=str(template) if template else None,
+                                image_dir=str(record.parent.resolve()))
+    _print_manifest(manifest)
+
+
+@app.command()
+def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
+             locales: Annotated[list[str], typer.Argument(help="Locales to add, e.g. ja fr.")],
+             spec: Annotated[Path | None, typer.Option(help="Updated spec with the new "
+                                                             "locales' captions.")] = None
+             ) -> None:
+    """Publish more locales of a finished run from its stored master (no rendering)."""
+    _quiet_prefect()
+    from flows.localize import localize as localize_flow
+
+    with console.status(f"localizing {run_id} into {', '.join(locales)}"):
+        manifest = localize_flow(run_id=run_id, locales=locales,
+                                 spec_path=str(spec) if spec else None)
+    _print_manifest(manifest)
+
+
+@app.command()
+def runs(limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20) -> None:
+    """Recent runs and their state."""
+    from flows.settings import get_settings
+    from storage.db import open_database
+    from storage.records import recent_runs
+
+    db = open_database(get_settings().database_url)
+    table = Table(title="recent runs")
+    for col in ("run", "campaign", "kind", "state", "backend", "locales", "started", "error"):
+        table.add_column(col)
+    with db.session() as s:
+        for r in recent_runs(s, limit):
+            table.add_row(r.id, r.campaign_id, r.kind, r.state, r.backend,
+                          ",".join(r.locales or []),
+                          r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "",
+                          (r.error or "")[:60])
+    out.print(table)
+
+
+@app.command()
+def doctor() -> None:
+    """Check ffmpeg, fonts, CUDA, model weights, the database and Prefect."""
+    from flows.doctor import run_checks
+
+    ok = True
+    table = Table(title="content-factory doctor")
+    for col in ("check", "status", "detail"):
+        table.add_column(col)
+    for name, passed, detail in run_checks():
+        ok &= passed is not False
+        mark = {True: "[green]ok[/green]", False: "[red]FAIL[/red]", None: "[yellow]-[/yellow]"}
+        table.add_row(name, mark[passed], detail)
+    out.print(table)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _print_manifest(manifest: dict) -> None:
+    out.print(f"[bold]run {manifest['run_id']}[/bold] ({manifest.get('kind', '')}): "
+              f"{len(manifest['clips'])} clip(s)")
+    for clip in manifest["clips"]:
+        out.print(f"  {clip['locale']:>6}  {clip['duration']:.2f}s  {clip['url']}")
+    if "manifest_key" in manifest:
+        out.print(f"  manifest: {manifest['manifest_key']}")
+    if manifest.get("stages"):
+        out.print("  stages (s): " + json.dumps(manifest["stages"]))
+
+
+def _register_commands() -> None:
+    import flows.commands as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"flows.commands.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except FactoryError as exc:
+        # Messages name fields like caption[en]: print them as text, not as rich markup.
+        console.print(f"error: {exc}", style="red", markup=False, highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The factory's resources for one process, built once from settings and passed down.
+
+Flows are the only layer that reads settings; everything below receives these objects or plain
+values. Building them is cached per process: the database engine, the object stores and, above
+all, the model backend (loaded once per worker, not per shot).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from flows.settings import Settings, get_settings
+from moderation import FrameDetector, NudeNetDetector, Policy
+from storage.cache import TemplateCache
+from storage.db import Database, open_database
+from storage.objects import ObjectStore, open_store
+from tasks.render import RenderBackend, select_backend
+
+
+@dataclass(frozen=True)
+class Factory:
+    settings: Settings
+    db: Database
+    store: ObjectStore     # where clips are published
+    cache_store: ObjectStore
+    cache: TemplateCache
+    backend: RenderBackend
+    policy: Policy
+    detector: FrameDetector
+
+    @property
+    def work_dir(self) -> Path:
+        return self.settings.work_dir
+
+    def store_for(self, target: str | None) -> ObjectStore:
+        if not target or target == self.settings.store_url:
+            return self.store
+        return open_store(target, endpoint_url=self.settings.s3_endpoint_url,
+                          region=self.settings.s3_region)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@lru_cache(maxsize=8)
+def _factory(settings_json: str, backend: str) -> Factory:
+    settings = Settings.model_validate_json(settings_json)
+    db = open_database(settings.database_url)
+    kw = {"endpoint_url": settings.s3_endpoint_url, "region": settings.s3_region}
+    store = open_store(settings.store_url, **kw)
+    cache_store = open_store(settings.cache_url, **kw)
+    cache = TemplateCache(db, cache_store, max_bytes=settings.cache_max_bytes,
+                          worker_id=worker_id(), local_dir=settings.work_dir / "renders")
+    renderer = select_backend(backend, preset=settings.model_preset,
+                              weights_dir=settings.weights_dir, device=settings.device,
+                              dtype=settings.dtype, offload=settings.offload,
+                              compile=settings.compile)
+    return Factory(settings=settings, db=db, store=store, cache_store=cache_store, cache=cache,
+                   backend=renderer, policy=Policy.load(), detector=NudeNetDetector())
+
+
+def get_factory(backend: str | None = None, settings: Settings | None = None) -> Factory:
+    settings = settings or get_settings()
+    return _factory(settings.model_dump_json(), backend or settings.backend)

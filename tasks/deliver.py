@@ -1,0 +1,124 @@
+"""Finishing one locale's clip from the master: subtitles, labels, watermark, provenance.
+
+    master (lossless) -> burn subtitles (libass) -> logo + AI label + invisible watermark
+      -> soft subtitle track + AI-content metadata (stream copy) -> C2PA signature (last)
+
+Nothing here renders: N locales cost N passes of this stage and zero model calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.assemble import ShotTiming
+from tasks.script import Shot
+from tasks.video import probe
+
+
+@dataclass(frozen=True)
+class Branding:
+    """What a clip shows of its brand and provider (explicit; no global settings)."""
+
+    name: str
+    primary: str
+    secondary: str
+    text: str
+    logo: Path | None = None
+    producer: str = "content-factory"
+    model: str = "animatic"
+    fonts_dir: Path | None = None
+    c2pa_cert: Path | None = None
+    c2pa_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class ClipFiles:
+    locale: str
+    content_id: str
+    video: Path
+    sidecars: dict[str, Path] = field(default_factory=dict)  # srt, vtt, ass
+    payload_hex: str = ""
+    signed: bool = False
+
+    def publishable(self) -> dict[str, Path]:
+        """The files a clip publishes: the MP4 plus SRT and WebVTT sidecars."""
+        return {"video": self.video, **{k: v for k, v in self.sidecars.items()
+                                        if k in ("srt", "vtt")}}
+
+
+def content_id_for(run_id: str, locale: str) -> str:
+    """A clip's content id: stable for a run and locale, so a rerun labels it the same."""
+    return hashlib.sha256(f"content-factory:{run_id}:{locale}".encode()).hexdigest()
+
+
+def finish_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
+                run_id: str, branding: Branding, work_dir: Path,
+                created_at: datetime | None = None) -> ClipFiles:
+    """Produce the deliverable MP4 (and sidecars) for ``locale`` from the master render."""
+    from tasks.subtitles import (ShotCaptions, SubtitleStyle, build_cues, burn_subtitles,
+                                 default_fonts_dir, mux_soft_subtitles, write_sidecars)
+    from tasks.watermark import (AiContentLabel, apply_marks, payload_from_content_id,
+                                 sign_c2pa, write_ai_metadata)
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    fonts_dir = branding.fonts_dir or default_fonts_dir()
+    content_id = content_id_for(run_id, locale)
+    info = probe(master)
+    by_id = {shot.id: shot for shot in shots}
+    captioned = [ShotCaptions(shot_id=t.shot_id, start=t.start, end=t.end,
+                              lines=by_id[t.shot_id].captions.get(locale, []))
+                 for t in timings if by_id[t.shot_id].captions]
+    stem = work_dir / f"clip.{locale}"
+    sidecars: dict[str, Path] = {}
+    burned = work_dir / f"burned.{locale}.mp4"
+    if captioned:
+        cues = build_cues(captioned, locale=locale)
+        style = SubtitleStyle.from_brand(primary=branding.primary, secondary=branding.text,
+                                         frame_height=info.height)
+        sidecars = write_sidecars(cues, locale=locale, out_stem=stem, style=style,
+                                  frame_size=info.size)
+        burn_subtitles(master, sidecars["ass"], burned, fonts_dir=fonts_dir)
+    else:
+        shutil.copyfile(master, burned.with_suffix(".mkv"))
+        burned = burned.with_suffix(".mkv")
+    payload = payload_from_content_id(content_id)
+    marked = work_dir / f"marked.{locale}.mp4"
+    apply_marks(burned, marked, payload=payload, logo=branding.logo, label_locale=locale,
+                fonts_dir=fonts_dir)
+    labelled = work_dir / f"labelled.{locale}.mp4"
+    with_tracks = work_dir / f"tracks.{locale}.mp4"
+    if "srt" in sidecars:
+        mux_soft_subtitles(marked, with_tracks, {locale: sidecars["srt"]})
+    else:
+        shutil.copyfile(marked, with_tracks)
+    write_ai_metadata(with_tracks, labelled, AiContentLabel(
+        content_id=content_id, producer=branding.producer, model=branding.model,
+        created_at=created_at or datetime.now(UTC)))
+    final = work_dir / f"{run_id}.{locale}.mp4"
+    signed = False
+    if branding.c2pa_cert and branding.c2pa_key:
+        # Provenance is signed last: any rewrite after this would break the signature.
+        sign_c2pa(labelled, final, cert_chain=branding.c2pa_cert,
+                  private_key=branding.c2pa_key, producer=branding.producer,
+                  content_id=content_id)
+        signed = True
+    else:
+        shutil.copyfile(labelled, final)
+    for tmp in (burned, marked, with_tracks, labelled):
+        tmp.unlink(missing_ok=True)
+    return ClipFiles(locale=locale, content_id=content_id, video=final, sidecars=sidecars,
+                     payload_hex=payload.hex(), signed=signed)
+
+
+@task(name="finish-clip", cache_policy=NO_CACHE)
+def finish_clip_task(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
+                     run_id: str, branding: Branding, work_dir: Path) -> ClipFiles:
+    return finish_clip(master, shots, timings, locale=locale, run_id=run_id, branding=branding,
+                       work_dir=work_dir)
