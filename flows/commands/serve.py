@@ -14,6 +14,36 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    @app.command("deploy")
+    def deploy(
+        api_url: Annotated[str | None, typer.Option(
+            help="Prefect API; default PREFECT_API_URL.")] = None,
+        code_dir: Annotated[Path | None, typer.Option(
+            help="Where the workers have this project (default: here).")] = None,
+        gpu_slots: Annotated[int | None, typer.Option(
+            help="GPUs across the gpu pool (default: deployments/prefect.yaml).")] = None,
+    ) -> None:
+        """Register pools, the gpu-render limit, deployments, schedules and triggers on a server."""
+        import os
+
+        from deployments.register import PROJECT_ROOT, RegisterOptions
+        from deployments.register import register as register_deployments
+
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        url = api_url or os.environ.get("PREFECT_API_URL")
+        if not url:
+            from common.errors import ConfigError
+            raise ConfigError("no Prefect API: pass --api-url or set PREFECT_API_URL "
+                              "(e.g. http://prefect.internal:4200/api)")
+        done = register_deployments(url, RegisterOptions(
+            code_dir=(code_dir or PROJECT_ROOT), gpu_slots=gpu_slots))
+        for name in sorted(done.deployments):
+            typer.echo(f"deployment {name}")
+        for pool, limit in done.work_pools.items():
+            typer.echo(f"work pool {pool} (concurrency limit {limit})")
+        for tag, slots in done.concurrency_limits.items():
+            typer.echo(f"task concurrency limit {tag}: {slots}")
+
     @app.command("serve")
     def serve(
         host: Annotated[str, typer.Option(help="Address for the UI, API and ingest.")] = "127.0.0.1",
@@ -56,8 +86,8 @@ def register(app: typer.Typer) -> None:
         signal.signal(signal.SIGTERM, _terminate)
 
         console.print(f"starting Prefect server on {host}:{port} (data in {options.prefect_home})")
-        factory.start()
         try:
+            factory.start()
             console.print(f"[green]ready[/green] in {sum(factory.timings.values()):.1f} s\n"
                           f"  UI and API   http://{host}:{port}  (PREFECT_API_URL={factory.api_url})\n"
                           f"  deployments  {', '.join(sorted(factory.registered.deployments))}\n"

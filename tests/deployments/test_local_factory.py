@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -133,3 +136,26 @@ def test_pools_and_the_gpu_render_limit_are_registered(factory):
     assert "cpu" in pools
     limit = httpx.get(f"{factory.api_url}/concurrency_limits/tag/gpu-render", timeout=30)
     assert limit.status_code == 200 and limit.json()["concurrency_limit"] == 1
+
+
+def test_trigger_product_command_starts_a_product_clip(factory):
+    record = Path(__file__).resolve().parents[2] / "examples" / "products" / "tea-001.json"
+    env = {**os.environ, "PREFECT_API_URL": factory.api_url}
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "trigger", "product", str(record)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "emitted catalog.product.created for TEA-001" in done.stdout
+    runs = wait_for(lambda: [r for r in flow_runs(factory, "product_clip/catalog")
+                             if r["parameters"].get("sku") == "TEA-001"], 30,
+                    "a product_clip run for TEA-001")
+    assert runs[0]["parameters"]["product"]["price"] == 18.5
+
+
+def test_trigger_product_command_rejects_an_invalid_record(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**PRODUCT, "price": "cheap"}))
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "trigger", "product", str(bad)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"})
+    assert done.returncode == 1
+    assert "price" in done.stderr and "bad.json" in done.stderr
