@@ -58,6 +58,22 @@ def test_moderate_needs_exactly_one_input(app, args):
     assert result.exit_code == 2 and "exactly one of --text" in result.output
 
 
+def test_moderate_checks_a_clips_frames(app, tmp_path):
+    import numpy as np
+
+    from tasks.video import write_video
+
+    clip = tmp_path / "clip.mp4"
+    write_video(clip, [np.full((48, 64, 3), 30 * i, np.uint8) for i in range(6)], fps=4)
+    result = run(app, "moderate", "--video", str(clip), "--rate", "2")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["decision"] == "allow" and body["detector"] == "nudenet"
+    assert "FEMALE_BREAST_EXPOSED" in body["scores"]
+    missing = run(app, "moderate", "--video", str(tmp_path / "none.mp4"))
+    assert missing.exit_code == 1 and "none.mp4: no such video file" in missing.output
+
+
 def test_review_list_approve_and_reject(app, db):
     assert run(app, "review", "list").stdout.strip() == "no pending reviews"
     first = record(db, Decision("review", ["FEMALE_BREAST_EXPOSED 0.40 >= review 0.30"]),
