@@ -160,14 +160,16 @@ class Policy:
         return f"terms {self.terms.version} policy {self.version or 'inline'}"
 
     def check_text(self, text: str, *, locale: str | None = None, field: str = "text",
-                   subject: str = "text") -> Decision:
-        """Decide one text: ``field`` (prompt, negative_prompt, caption) of ``subject``."""
+                   subject: str = "") -> Decision:
+        """Decide one text: ``field`` (prompt, negative_prompt, caption) of ``subject``
+        (e.g. "shot s1"; named in the reasons)."""
         if field not in TEXT_FIELDS:
             raise ModerationError(f"text field {field!r} is not one of {', '.join(TEXT_FIELDS)}")
         matches = self.terms.match(text, locale)
         relaxed = self.relax.get(field, frozenset())
         worst, reasons, scores = "allow", [], {}
-        where = f"{field} of {subject}" + (f" ({locale})" if locale else "")
+        where = (f"{field} of {subject}" if subject else field) + (f" ({locale})" if locale
+                                                                    else "")
         for m in matches:
             severity = _relax(m.severity) if m.category in relaxed else m.severity
             note = f", relaxed in a {field}" if severity != m.severity else ""

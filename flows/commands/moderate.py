@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
                         typer.echo(f"moderate: cannot read {file} as UTF-8 text: {exc}",
                                    err=True)
                         raise typer.Exit(2) from exc
-                subject = str(file) if file is not None else "--text"
+                subject = str(file) if file is not None else ""
                 decision = policy.check_text(text, locale=locale, field=field, subject=subject)
         except FactoryError as exc:
             typer.echo(f"moderate: {exc}", err=True)

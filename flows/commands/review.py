@@ -85,7 +85,8 @@ def register(app: typer.Typer) -> None:
                reviewer: str | None = typer.Option(None, "--reviewer", help="Your name "
                                                    "(default: login name)."),
                note: str = typer.Option("", "--note", help="Why, for the audit log.")) -> None:
-        """Reject a review: the clip is never published; its flow run continues without it."""
+        """Reject a review: the clip is never published; its paused flow run resumes with the
+        rejection."""
         _decide(ref, approved=False, reviewer=reviewer, note=note)
 
     app.add_typer(review, name="review")
