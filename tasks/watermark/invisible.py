@@ -13,9 +13,15 @@ re-encoding and resizing, and to the factory's flat grey storyboard frames:
   size once, scaled per pixel by a texture mask (a floor on flat areas, more where the frame is
   busy) and added to R, G and B equally: a pure luma change, so grey frames carry it exactly
   like colourful ones (``dwtDctSvd`` works in chroma and fails there, platform-facts.md).
-* The detector sums the working-plane DCT over all frames, correlates each bit's coefficients
-  with its chips (weighted by the inverse host power of their frequency ring), and scales by the
-  spread of decoy correlations (random chips on the same coefficients) to get a z-score per bit.
+* The detector divides each working plane's high-pass by its local RMS (so titles, labels and
+  texture count no more than flat areas), sums the DCT over all frames, correlates each bit's
+  coefficients with its chips (a matched filter per frequency ring: received mark amplitude over
+  host power), and scales by the spread of decoy correlations (random chips on the same
+  coefficients, over the host with the mark taken out) to get a z-score per bit.
+
+Frames should have at least ``grid`` rows (the factory's are 480p and up): on smaller frames the
+top of the band is lost. Cropping moves the pattern against the grid and is not survived (see
+bench/watermark.py); re-encoding, downscaling and brightness changes are.
 
 Embedded bits: the 48-bit payload followed by its CRC-16 (CCITT), 64 in all. An unmarked clip
 reads as random bits, so the checksum fails (p = 2^-16) and the z-scores stay small.
@@ -293,8 +299,8 @@ class WatermarkDetector:
             zeros = np.zeros(EMBEDDED_BITS)
             return Detection(None, False, False, zeros.astype(np.int8), zeros)
         x = self._sum[lay.rows, lay.cols]
-        # Host power per frequency ring: natural images fall off like 1/f, so low rings are
-        # noisier; weighting by 1/power is the matched filter for Gaussian host noise.
+        # First pass, to decide the signs: weight by 1/host power per frequency ring (natural
+        # images fall off like 1/f, so low rings are noisier).
         counts = np.maximum(np.bincount(lay.ring), 1)
         power = np.bincount(lay.ring, weights=x * x) / counts
         wx = x / np.maximum(power[lay.ring], 1e-12)
