@@ -203,8 +203,15 @@ class Policy:
         indices = frame_indices or list(range(len(per_frame)))
         scores: dict[str, float] = {}
         for scores_of_frame in per_frame:
+            if not isinstance(scores_of_frame, Mapping):
+                return self.detector_failed(detector, detector_version,
+                                            f"it returned {type(scores_of_frame).__name__} "
+                                            "for a frame instead of {label: score}")
             for label, value in scores_of_frame.items():
-                value = float(value)
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    value = math.nan
                 if not math.isfinite(value) or not 0.0 <= value <= 1.0:
                     return self.detector_failed(
                         detector, detector_version,

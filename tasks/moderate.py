@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from uuid import UUID
@@ -133,10 +134,11 @@ def moderate_clip_frames(path: Path, detector: FrameDetector, policy: Policy,
         batch.clear()
         return None
 
-    for item in sample_frames(read_frames(path), fps=fps, rate_hz=sample_rate_hz):
-        batch.append(item)
-        if len(batch) == DETECT_BATCH and (error := flush()):
-            return policy.detector_failed(name, version, error)
+    with closing(read_frames(path)) as frames:  # stop ffmpeg at once on an early return
+        for item in sample_frames(frames, fps=fps, rate_hz=sample_rate_hz):
+            batch.append(item)
+            if len(batch) == DETECT_BATCH and (error := flush()):
+                return policy.detector_failed(name, version, error)
     if batch and (error := flush()):
         return policy.detector_failed(name, version, error)
     return policy.decide_frames(per_frame, detector=name, detector_version=version,

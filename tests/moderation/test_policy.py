@@ -51,6 +51,8 @@ def test_thresholds_come_from_the_policy_document():
     ([], "no frames could be sampled"),
     ([{"FEMALE_BREAST_EXPOSED": float("nan")}], "returned score nan"),
     ([{"FEMALE_BREAST_EXPOSED": 7.0}], "returned score 7.0"),
+    ([{"FEMALE_BREAST_EXPOSED": "high"}], "returned score nan"),
+    ([[0.9]], "returned list for a frame"),
 ])
 def test_unusable_detector_output_fails_closed_to_review(policy, frames, reason):
     d = policy.decide_frames(frames, detector="nudenet", detector_version="t")

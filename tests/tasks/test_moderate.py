@@ -139,6 +139,23 @@ def test_clip_frames_are_sampled_over_the_clip_and_decided_by_the_policy(policy,
     assert decision.scores == {"FEMALE_BREAST_EXPOSED": 0.4}
 
 
+def test_every_frame_can_be_checked_in_batches(policy, clip):
+    detector = RecordingDetector()
+    decision = moderate_clip_frames(clip, detector, policy, sample_rate_hz=10.0)
+    assert len(detector.seen) == 25 and decision.decision == "allow"
+
+
+class MiscountingDetector(RecordingDetector):
+    def detect(self, frames):
+        return super().detect(frames)[:-1]
+
+
+def test_a_detector_that_answers_for_fewer_frames_leads_to_review(policy, clip):
+    decision = moderate_clip_frames(clip, MiscountingDetector(), policy)
+    assert decision.decision == "review" and "returned 3 results for 4 frames" in \
+        decision.reasons[0]
+
+
 def test_a_detector_crash_leads_to_review(policy, clip):
     decision = moderate_clip_frames(clip, CrashingDetector(), policy)
     assert decision.decision == "review"
