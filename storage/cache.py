@@ -88,6 +88,10 @@ class TemplateCache:
         self.heartbeat_s = claim_ttl_s / 4  # three missed beats before anyone may take over
         self.wait_timeout_s = wait_timeout_s
         self.suffix = suffix
+        # SHA-256 of local copies already checked, by (inode, size, mtime): a hit on a large
+        # render then costs a stat, not a re-hash (50 MB hash ~ 70 ms here).
+        self._checked: dict[Path, tuple[tuple[int, int, int], str]] = {}
+        self._checked_lock = threading.Lock()
 
     # -- the one entry point ----------------------------------------------------------------
 
@@ -214,6 +218,9 @@ class TemplateCache:
                                       metadata={"render-key": key})
             final = self.local_path(key)
             os.replace(tmp, final)
+            st = final.stat()
+            with self._checked_lock:
+                self._checked[final] = ((st.st_ino, st.st_size, st.st_mtime_ns), put.sha256)
             with self.db.session() as s:
                 done = s.execute(update(Render).where(
                     Render.key == key, Render.state == "claimed",
@@ -264,11 +271,10 @@ class TemplateCache:
         key = row["key"]
         local = self.local_path(key)
         # A local copy with the right bytes saves the download (the usual case on one worker).
-        if not (local.is_file() and local.stat().st_size == row["size_bytes"]
-                and sha256_file(local) == row["sha256"]):
+        if self._local_sha256(local) != row["sha256"]:
             try:
                 self.store.get_file(row["object_key"], local)
-                problem = None if sha256_file(local) == row["sha256"] else \
+                problem = None if self._local_sha256(local) == row["sha256"] else \
                     "does not match the SHA-256 in the index"
             except ObjectMissing:
                 problem = "is gone"
@@ -292,6 +298,21 @@ class TemplateCache:
             s.execute(update(Render).where(Render.key == key).values(**values))
         return CachedRender(key, local, True, row["object_key"], row["sha256"],
                             row["size_bytes"])
+
+    def _local_sha256(self, path: Path) -> str | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._checked_lock:
+            known = self._checked.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        digest = sha256_file(path)
+        with self._checked_lock:
+            self._checked[path] = (stamp, digest)
+        return digest
 
     # -- management -------------------------------------------------------------------------
 

@@ -95,7 +95,7 @@ def test_publish_completes_through_faults(moto_s3, s3_bucket, fault_proxy, sqlit
     files = make_run(db, tmp_path, locales=("en", "de", "fr"))
     proxy = fault_proxy(error_rate=0.2, drop_rate=0.15, slow_rate=0.1, slow_s=0.3, seed=3,
                         max_faults=15)
-    store = s3_store(proxy.url, s3_bucket, read_timeout_s=1.0, request_attempts=2, attempts=6)
+    store = s3_store(proxy.url, s3_bucket, read_timeout_s=1.0, request_attempts=1, attempts=8)
     for cid, clip_files in files.items():
         publish_clip(db, store, content_id=cid, files=clip_files)
     assert sum(proxy.injected.values()) >= 5
