@@ -175,6 +175,8 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
         from flows.settings import get_settings
         database_url = get_settings().database_url
     db = open_database(database_url)
+    if emitter is None:
+        import prefect.events  # noqa: F401  (import now: ~2 s that would delay the first webhook)
     emit = emitter or prefect_emitter
 
     app = FastAPI(title="content-factory catalog ingest", docs_url=None, redoc_url=None)
