@@ -129,6 +129,38 @@ def bench_frames(n: int, reps: int) -> list[tuple]:
              f"{1000 / fps['peer']:.1f}", "1.00x")]
 
 
+def bench_stages(reps: int) -> list[tuple]:
+    """Per-frame cost of each stage at 720p, best of ``reps`` (stable on a shared machine)."""
+    from nudenet import nudenet as reference
+
+    from moderation.detectors import label_scores, nudenet_blob
+
+    frame = frames_720p(1)[0]
+    bgr = np.ascontiguousarray(frame[..., ::-1])
+    detector = NudeNetDetector(batch_size=1)
+    detector.load()
+    blob = nudenet_blob([frame])
+    (output,) = detector._session.run(None, {detector._input: blob})
+
+    def best_ms(fn) -> float:
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return 1000 * min(times)
+
+    pre_ours, pre_peer = best_ms(lambda: nudenet_blob([frame])), \
+        best_ms(lambda: reference._read_image(bgr, 320))
+    infer = best_ms(lambda: detector._session.run(None, {detector._input: blob}))
+    post_ours = best_ms(lambda: label_scores(output))
+    post_peer = best_ms(lambda: reference._postprocess([output], 0, 0, 1, 1, 1280, 720, 320, 320))
+    return [("preprocess (pad, resize to 320, blob)", f"{pre_ours:.2f}", f"{pre_peer:.2f}"),
+            ("ONNX inference (320n.onnx, CPU)", f"{infer:.2f}", f"{infer:.2f}"),
+            ("scores per label / boxes + NMS", f"{post_ours:.2f}", f"{post_peer:.2f}"),
+            ("total", f"{pre_ours + infer + post_ours:.2f}", f"{pre_peer + infer + post_peer:.2f}")]
+
+
 def bench_clip(policy: Policy, seconds: int) -> list[tuple]:
     """A whole 720p clip through moderate_clip_frames (decode + sample at 1 Hz + detect)."""
     fps = 24
@@ -163,6 +195,8 @@ def main() -> None:
     print("\n## Frames at 1280x720 on CPU\n")
     print(table(("detector", "frames/s", "ms/frame", "vs peer"),
                 bench_frames(8 if args.quick else 24, 2 if args.quick else 3)))
+    print("\n## One 720p frame, stage by stage (best of runs, ms)\n")
+    print(table(("stage", "NudeNetDetector", "peer: nudenet"), bench_stages(5 if args.quick else 15)))
     print("\n## Clip moderation end to end\n")
     print(table(("clip", "frames sampled", "seconds", "x real time", "decision"),
                 bench_clip(policy, 4 if args.quick else 10)))
