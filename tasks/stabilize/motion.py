@@ -27,10 +27,10 @@ class MotionOptions:
     """How inter-frame motion is measured."""
 
     analysis_width: int = 320      # frames are scaled down to this width before tracking
-    max_corners: int = 200
+    max_corners: int = 120
     corner_quality: float = 0.01   # relative to the strongest corner (Shi-Tomasi)
     corner_distance: int = 6       # px at analysis size: spread the corners over the frame
-    lk_window: int = 15            # px at analysis size
+    lk_window: int = 11            # px at analysis size
     lk_levels: int = 3             # pyramid levels: follows shifts up to ~lk_window * 2**levels
     ransac_threshold: float = 1.0  # px at analysis size
     min_tracks: int = 12           # fewer inliers than this: the motion is unknown (flat frame)

@@ -8,9 +8,10 @@ the least that keeps every corrected frame's borders out of view; a zoom that ch
 would breathe. The second pass warps each frame with one ``cv2.warpAffine``.
 
 Why two passes and not a lookahead window: the least crop depends on the largest correction
-anywhere in the clip, so it is only known once the whole path is. Holding the path costs a few
-numbers per frame, and the first pass reads scaled-down frames (cheap), so frames held in
-memory stay bounded by the prefetch depth whatever the clip's length.
+anywhere in the clip, so it is only known once the whole path is; so is whether the clip
+shakes at all (a steady clip must come back untouched). Holding the path costs a few numbers
+per frame, and the first pass reads scaled-down frames (cheap), so the frames held in memory
+stay bounded by the prefetch depth whatever the clip's length.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ShakeOptions:
     min_jitter: float = 0.5   # px RMS: a clip shaking less than this is left untouched
     max_crop: float = 0.2     # never crop more than this share of the width (and height)
     smooth_zoom: bool = True  # also steady zoom jitter (a deliberate zoom is low-frequency)
+    ends: str = "truncate"    # see smoothing.smooth_gaussian: "truncate" (vid.stab) or "line"
     motion: MotionOptions = field(default_factory=MotionOptions)
 
 
@@ -116,7 +118,7 @@ def plan_shake(analysis: ClipAnalysis, options: ShakeOptions = ShakeOptions()) -
         return ShakePlan(size=size, corrections=np.zeros((n, 4)), zoom=1.0, jitter=measured,
                          apply=False)
     path = analysis.path
-    corrections = smooth_gaussian(path, analysis.shots, options.radius) - path
+    corrections = smooth_gaussian(path, analysis.shots, options.radius, ends=options.ends) - path
     if not options.smooth_zoom:
         corrections[:, 3] = 0.0
     corrections = _limit(corrections, size, 1.0 - options.max_crop)

@@ -2,10 +2,17 @@
 
 A series is a ``float64 [N, K]`` array: one row per frame, one column per quantity. Each shot
 (``[start, end)`` from :func:`tasks.stabilize.motion.segments`) is smoothed on its own, so a cut
-never drags one shot's camera or brightness into the next. Near the ends of a shot the series
-is extended by a straight line fitted to its first (last) ``radius + 1`` values: a steady pan
-or a fade stays exactly a pan or a fade up to the last frame, where a mirrored or truncated
-window would bend it (and cost crop).
+never drags one shot's camera or brightness into the next. Near the ends of a shot the window
+runs out; two ways to handle that (``ends``):
+
+- ``"line"``: the series is continued by a straight line fitted to its first (last)
+  ``radius + 1`` values, so a steady pan or a fade stays exactly that up to the last frame.
+  Used for brightness (a fade must survive) and for the metrics.
+- ``"truncate"``: the average is taken over the part of the window inside the shot, as
+  vid.stab does. A camera move then eases in and out at the shot's ends; the shake stage uses
+  it by default (it scores as vid.stab's Gaussian does on the stability metric).
+
+The running median always uses ``"line"`` ends.
 """
 
 from __future__ import annotations
@@ -48,16 +55,27 @@ def _extend(x: np.ndarray, pad: int) -> np.ndarray:
     return np.concatenate([head, x, tail], axis=0)
 
 
-def smooth_gaussian(series: np.ndarray, shots: Sequence[tuple[int, int]],
-                    radius: int) -> np.ndarray:
-    """Gaussian-smoothed copy of ``series [N, K]``, each shot on its own."""
+def smooth_gaussian(series: np.ndarray, shots: Sequence[tuple[int, int]], radius: int, *,
+                    ends: str = "line") -> np.ndarray:
+    """Gaussian-smoothed copy of ``series [N, K]``, each shot on its own.
+
+    ``ends="line"`` continues each shot by a fitted line (a pan or fade runs on unchanged to
+    the last frame); ``ends="truncate"`` averages over the part of the window inside the shot,
+    as vid.stab does, which eases a camera move in and out at the shot's ends.
+    """
     series = np.asarray(series, dtype=np.float64)
     out = series.copy()
     kernel = gaussian_kernel(radius)
     for start, end in shots:
-        x = _extend(series[start:end], radius)
-        windows = sliding_window_view(x, len(kernel), axis=0)  # [L, K, 2R+1]
-        out[start:end] = windows @ kernel
+        x = series[start:end]
+        if ends == "line":
+            out[start:end] = sliding_window_view(_extend(x, radius), len(kernel), axis=0) @ kernel
+            continue
+        padded = np.pad(x, ((radius, radius), (0, 0)))                     # [L + 2R, K]
+        inside = np.pad(np.ones(len(x)), radius)                            # [L + 2R]
+        weights = sliding_window_view(inside, len(kernel)) @ kernel          # [L]
+        sums = sliding_window_view(padded, len(kernel), axis=0) @ kernel     # [L, K]
+        out[start:end] = sums / weights[:, None]
     return out
 
 

@@ -32,6 +32,7 @@ from tasks.stabilize.flicker import FlickerOptions, FlickerPlan, apply_table, pl
 from tasks.stabilize.interpolate import InterpolateOptions, interpolate_fps
 from tasks.stabilize.metrics import ClipMetrics, clip_metrics, describe
 from tasks.stabilize.shake import ShakeOptions, ShakePlan, plan_shake, warp_frame
+from tasks.stabilize.yuv import I420Writer, read_i420, warp_i420
 from tasks.video import (DEFAULT_CRF, DEFAULT_PRESET, FrameWriter, VideoInfo, ffmpeg_exe, probe,
                          read_frames, read_tags, run_ffmpeg)
 
@@ -109,16 +110,18 @@ class ClipFrames:
         return read_frames(self.path)
 
 
-def stabilize_clip(src: Path, dst: Path, *, target_fps: int | float | Fraction | None = None,
+def stabilize_clip(src: Path, dst: Path | None, *,
+                   target_fps: int | float | Fraction | None = None,
                    options: StabilizeOptions = StabilizeOptions()) -> StabilizeReport:
     """Steady one clip: ``src`` video in, ``dst`` H.264 MP4 out, with a report.
 
     ``target_fps`` (e.g. 24 or 30) re-times the clip by motion-compensated interpolation;
     None keeps the input's rate. A clip with no measurable shake or flicker and no rate change
-    is copied unchanged (bit-identical). Audio, if any, is carried over untouched.
+    is copied unchanged (bit-identical). Audio, if any, is carried over untouched. ``dst``
+    None is a dry run: every pass runs but nothing is encoded or written (``after`` is None).
     """
     started = time.perf_counter()
-    src, dst = Path(src), Path(dst)
+    src, dst = Path(src), (Path(dst) if dst is not None else None)
     if target_fps is not None and float(target_fps) <= 0:
         raise ConfigError(f"target_fps must be a positive frame rate, got {target_fps}")
     info = probe(src)
@@ -134,20 +137,21 @@ def stabilize_clip(src: Path, dst: Path, *, target_fps: int | float | Fraction |
     fps_out = (Fraction(target_fps).limit_denominator(1001) if target_fps is not None
                else info.fps)
     if shake is None and flicker is None and fps_out == info.fps:
-        _copy(src, dst)
+        if dst is not None:
+            _copy(src, dst)
         return StabilizeReport(
-            source=str(src), output=str(dst), before=before, after=before,
+            source=str(src), output=str(dst or ""), before=before, after=before,
             shake_corrected=False, flicker_corrected=False, copied=True, zoom=1.0,
             fps_in=float(info.fps), fps_out=float(info.fps), frames_in=info.frames,
             frames_out=info.frames, seconds=time.perf_counter() - started)
 
     frames_out = _render(src, dst, info, analysis, shake, flicker, fps_out, options)
     after = None
-    if options.measure_after:
+    if options.measure_after and dst is not None:
         transforms = shake.matrices() if shake is not None else None
         after = clip_metrics(analyse_clip(dst, options.shake.motion), transforms)
     report = StabilizeReport(
-        source=str(src), output=str(dst), before=before, after=after,
+        source=str(src), output=str(dst or ""), before=before, after=after,
         shake_corrected=shake is not None, flicker_corrected=flicker is not None, copied=False,
         zoom=shake.zoom if shake is not None else 1.0, fps_in=float(info.fps),
         fps_out=float(fps_out), frames_in=info.frames, frames_out=frames_out,
@@ -156,36 +160,71 @@ def stabilize_clip(src: Path, dst: Path, *, target_fps: int | float | Fraction |
     return report
 
 
-def _render(src: Path, dst: Path, info: VideoInfo, analysis: ClipAnalysis,
+def corrected_frames(src: Path, analysis: ClipAnalysis, shake: ShakePlan | None,
+                     flicker: FlickerPlan | None, *, prefetch_depth: int = 4
+                     ) -> Iterator[np.ndarray]:
+    """Pass 2 before re-timing: ``src``'s full ``uint8 [H, W, 3]`` RGB frames, decoded
+    ``prefetch_depth`` ahead in a background thread, each with its level table and shake warp
+    applied."""
+    matrices = shake.matrices() if shake is not None else None
+    frames = _checked(prefetch(read_frames(src), prefetch_depth), analysis.frames, src)
+    for index, frame in enumerate(frames):
+        if flicker is not None:
+            frame = apply_table(frame, flicker.table(index))
+        if matrices is not None:
+            frame = warp_frame(frame, matrices[index])
+        yield frame
+
+
+def _warped_i420(src: Path, size: tuple[int, int], analysis: ClipAnalysis, shake: ShakePlan,
+                 prefetch_depth: int) -> Iterator[np.ndarray]:
+    """Pass 2 when only shake is corrected: flat I420 frames, warped plane by plane."""
+    matrices = shake.matrices()
+    frames = _checked(prefetch(read_i420(src, size), prefetch_depth), analysis.frames, src)
+    for index, frame in enumerate(frames):
+        yield warp_i420(frame, matrices[index], size)
+
+
+def _checked(frames: Iterator[np.ndarray], expected: int, src: Path) -> Iterator[np.ndarray]:
+    """Pass the frames on, insisting on the frame count the analysis pass saw."""
+    count = 0
+    for frame in frames:
+        count += 1
+        if count > expected:
+            raise MediaError(f"{src}: more frames on the second read than the first "
+                             f"({expected}); the file changed while stabilizing")
+        yield frame
+    if count != expected:
+        raise MediaError(f"{src}: {count} frames on the second read, {expected} on the first; "
+                         f"the file changed while stabilizing")
+
+
+def _render(src: Path, dst: Path | None, info: VideoInfo, analysis: ClipAnalysis,
             shake: ShakePlan | None, flicker: FlickerPlan | None, fps_out: Fraction,
             options: StabilizeOptions) -> int:
-    """Pass 2: decode, correct, re-time and encode; returns the number of frames written."""
-    matrices = shake.matrices() if shake is not None else None
+    """Pass 2: decode, correct, re-time and encode; returns the number of frames written.
 
-    def corrected() -> Iterator[np.ndarray]:
-        count = 0
-        for index, frame in enumerate(prefetch(read_frames(src), options.prefetch)):
-            if index >= analysis.frames:
-                raise MediaError(f"{src}: more frames on the second read than the first "
-                                 f"({analysis.frames}); the file changed while stabilizing")
-            if flicker is not None:
-                frame = apply_table(frame, flicker.table(index))
-            if matrices is not None:
-                frame = warp_frame(frame, matrices[index])
-            count += 1
-            yield frame
-        if count != analysis.frames:
-            raise MediaError(f"{src}: {count} frames on the second read, {analysis.frames} on "
-                             f"the first; the file changed while stabilizing")
-
-    frames = corrected()
-    if fps_out != info.fps:
-        frames = interpolate_fps(frames, info.fps, fps_out, options=options.interpolate)
+    ``dst`` None does all of it but the encoding (the benchmark's "work" measurement).
+    """
+    writer_type: type[FrameWriter] | type[I420Writer]
+    if shake is not None and flicker is None and fps_out == info.fps:
+        # Shake alone: stay in the video's yuv420p from decoder to encoder (see yuv.py).
+        frames = _warped_i420(src, info.size, analysis, shake, options.prefetch)
+        writer_type = I420Writer
+    else:
+        frames = corrected_frames(src, analysis, shake, flicker, prefetch_depth=options.prefetch)
+        if fps_out != info.fps:
+            frames = interpolate_fps(frames, info.fps, fps_out, options=options.interpolate)
+        writer_type = FrameWriter
+    if dst is None:
+        return sum(1 for _ in frames)
     tags = {k: v for k, v in read_tags(src).items() if k not in _OWN_TAGS}
     video_only = dst.with_name(f".{dst.name}.video.mp4") if _has_audio(src) else dst
-    with FrameWriter(video_only, fps=fps_out, size=info.size, crf=options.crf,
+    with writer_type(video_only, fps=fps_out, size=info.size, crf=options.crf,
                      preset=options.preset, metadata=tags) as writer:
-        for frame in frames:
+        # Correcting runs in its own thread (and decoding in another), so that the pipe write
+        # to the encoder here overlaps with the warp of the next frame.
+        for frame in prefetch(frames, options.prefetch):
             writer.write(frame)
     if video_only != dst:
         _mux_audio(video_only, src, dst)
