@@ -27,14 +27,13 @@ def register(app: typer.Typer) -> None:
         A clip that is already steady is copied unchanged. Prints the report as JSON.
         """
         from dataclasses import replace
-        from fractions import Fraction
 
         from common.errors import ConfigError
         from tasks.stabilize import ShakeOptions, StabilizeOptions, stabilize_clip
 
         if smoothing < 1:
             raise ConfigError(f"--smoothing must be at least 1 frame, got {smoothing}")
-        target = Fraction(fps).limit_denominator(1001) if fps is not None else None
+        target = _rate(fps) if fps is not None else None
         options = replace(StabilizeOptions(), correct_shake=not no_shake,
                           correct_flicker=not no_flicker,
                           shake=ShakeOptions(radius=smoothing))
@@ -44,3 +43,13 @@ def register(app: typer.Typer) -> None:
             report.parent.mkdir(parents=True, exist_ok=True)
             report.write_text(text + "\n")
         typer.echo(text)
+
+
+def _rate(fps: float):
+    """--fps as an exact rate: 29.97 means 30000/1001 (NTSC), 24 means 24."""
+    from fractions import Fraction
+
+    ntsc = round(fps * 1.001)
+    if fps != int(fps) and abs(fps - ntsc * 1000 / 1001) < 0.006:
+        return Fraction(ntsc * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)

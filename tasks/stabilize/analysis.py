@@ -22,7 +22,7 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from common.errors import MediaError
+from common.errors import ConfigError, MediaError
 from tasks.stabilize.motion import (Motion, MotionOptions, MotionTracker, align, analysis_size,
                                     camera_path, inner, segments)
 from tasks.video import VideoInfo, probe
@@ -100,6 +100,7 @@ class ClipAnalyser:
 
     def add(self, frame: np.ndarray) -> Motion:
         """Measure one ``uint8 [H, W, 3]`` RGB frame; returns its motion from the previous."""
+        check_frame(frame, len(self._motions))
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         mean, std = cv2.meanStdDev(frame)
@@ -124,6 +125,16 @@ class ClipAnalyser:
                             stds=np.array(self._stds, dtype=np.float64).reshape(-1, 3),
                             psnr=np.array(self._psnr, dtype=np.float64),
                             tone_steps=np.array(self._tone, dtype=np.float64).reshape(-1, 3))
+
+
+def check_frame(frame: np.ndarray, index: int) -> None:
+    """Refuse anything but a ``uint8 [H, W, 3]`` RGB frame, naming the frame."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 \
+            or frame.shape[2] != 3:
+        shape = getattr(frame, "shape", None)
+        dtype = getattr(frame, "dtype", type(frame).__name__)
+        raise ConfigError(f"frame {index}: expected a uint8 [H, W, 3] RGB array, got {shape} "
+                          f"{dtype}")
 
 
 def tone_step(aligned_prev: np.ndarray, frame: np.ndarray) -> np.ndarray:

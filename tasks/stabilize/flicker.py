@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from tasks.stabilize.analysis import ClipAnalysis, tone_step
+from tasks.stabilize.analysis import ClipAnalysis, check_frame, tone_step
 from tasks.stabilize.metrics import tone_residual
 from tasks.stabilize.motion import MotionOptions, MotionTracker, align, analysis_size, segments
 from tasks.stabilize.smoothing import smooth_gaussian, smooth_median
@@ -102,7 +102,8 @@ def deflicker(frames: Iterable[np.ndarray], *, options: FlickerOptions = Flicker
     tracker: MotionTracker | None = None
     size = (0, 0)
     prev: np.ndarray | None = None
-    for frame in frames:
+    for index, frame in enumerate(frames):
+        check_frame(frame, index)
         if tracker is None:
             full = (frame.shape[1], frame.shape[0])
             size = analysis_size(*full, motion.analysis_width)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from common.errors import ConfigError
+from tasks.stabilize.analysis import check_frame
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def interpolate_fps(frames: Iterable[np.ndarray], fps_in: float | Fraction,
     index = -1                # index of `prev`
     for frame in frames:
         index += 1
+        check_frame(frame, index)
         if prev is None:
             prev = frame
             continue

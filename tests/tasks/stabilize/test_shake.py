@@ -87,3 +87,9 @@ def test_cut_resets_the_camera_path(canvas):
 def test_one_shot_iterator_is_refused(shaky):
     with pytest.raises(ConfigError, match="re-iterable|twice"):
         next(stabilize_frames(iter(shaky)))
+
+
+def test_frames_that_are_not_rgb_are_refused_by_index(shaky):
+    grey = [f[..., 0] for f in shaky[:3]]
+    with pytest.raises(ConfigError, match=r"frame 0: expected a uint8 \[H, W, 3\]"):
+        list(stabilize_frames(grey))

@@ -58,6 +58,24 @@ def test_shaky_clip_is_steadied_and_retimed_exactly(shaky_file, tmp_path):
     assert 0.8 < report.after.cropping < 1.0 and report.after.distortion == pytest.approx(1.0)
 
 
+def test_shake_only_clip_keeps_its_rate_and_size(shaky_file, tmp_path):
+    out = tmp_path / "out.mp4"
+    report = stabilize_clip(shaky_file, out)  # shake alone: the yuv420p path
+    info = probe(out)
+    assert (info.frames, info.fps, info.size) == (32, 16, SIZE)
+    assert report.shake_corrected and not report.flicker_corrected
+    assert report.after.stability > report.before.stability
+    assert report.after.jitter < 0.5 * report.before.jitter
+    assert report.after.itf > report.before.itf + 2.0
+
+
+def test_dry_run_writes_nothing(shaky_file):
+    before = sorted(p.name for p in shaky_file.parent.iterdir())
+    report = stabilize_clip(shaky_file, None)
+    assert report.shake_corrected and report.after is None and report.frames_out == 32
+    assert sorted(p.name for p in shaky_file.parent.iterdir()) == before
+
+
 def test_flickering_clip_is_deflickered(steady, tmp_path):
     rng = np.random.default_rng(5)
     frames = [np.clip(f * g, 0, 255).astype(np.uint8)
@@ -69,13 +87,14 @@ def test_flickering_clip_is_deflickered(steady, tmp_path):
     assert report.after.flicker < 0.35 * report.before.flicker
 
 
-def test_memory_does_not_grow_with_clip_length(canvas, tmp_path):
+@pytest.mark.parametrize("target_fps", [24, None])  # the RGB path and the yuv420p path
+def test_memory_does_not_grow_with_clip_length(canvas, tmp_path, target_fps):
     peaks = []
     for n in (24, 96):
         src = tmp_path / f"shaky{n}.mp4"
         write_video(src, film(canvas, SIZE, shaky_camera(n, shake=3.0, seed=n)), fps=16)
         tracemalloc.start()
-        stabilize_clip(src, tmp_path / f"out{n}.mp4", target_fps=24,
+        stabilize_clip(src, tmp_path / f"out{n}.mp4", target_fps=target_fps,
                        options=StabilizeOptions(measure_after=False))
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
@@ -121,8 +140,17 @@ def test_cli_writes_the_report(shaky_file, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["frames_out"] == probe(out).frames == 60
+    assert data["fps_in"] == 16 and data["fps_out"] == 30
     assert data["after"]["stability"] > data["before"]["stability"]
     assert len(list(read_frames(out))) == 60
+
+
+def test_cli_reads_ntsc_rates():
+    from fractions import Fraction
+
+    from flows.commands.stabilize import _rate
+
+    assert _rate(29.97) == Fraction(30000, 1001) and _rate(24) == 24 and _rate(30.0) == 30
 
 
 def test_prefect_task_wraps_the_stage(steady_file, tmp_path):
