@@ -34,7 +34,7 @@ PSNR_CAP_DB = 100.0  # identical frames have infinite PSNR; JSON has no infinity
 class ClipAnalysis:
     """Per-frame measurements of a clip (``N`` frames), sizes in full-size pixels.
 
-    ``means`` and ``stds`` are ``[N, 3]`` RGB statistics in grey levels; ``psnr`` is ``[N - 1]``
+    ``means`` is ``[N, 3]``: each frame's mean RGB in grey levels; ``psnr`` is ``[N - 1]``
     dB between consecutive (analysis-size) frames. ``tone_steps`` is ``[N, 3]``: per channel,
     how much brighter (log of mean + 1) each frame is than the previous one *on the same
     content* (the previous frame aligned by the camera motion, margins left out), so moving
@@ -45,7 +45,6 @@ class ClipAnalysis:
     height: int
     motions: list[Motion] = field(default_factory=list)
     means: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-    stds: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     psnr: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tone_steps: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
@@ -94,7 +93,6 @@ class ClipAnalyser:
         self._prev: np.ndarray | None = None
         self._motions: list[Motion] = []
         self._means: list[tuple[float, float, float]] = []
-        self._stds: list[tuple[float, float, float]] = []
         self._psnr: list[float] = []
         self._tone: list[np.ndarray] = []
 
@@ -103,9 +101,7 @@ class ClipAnalyser:
         check_frame(frame, len(self._motions))
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-        mean, std = cv2.meanStdDev(frame)
-        self._means.append(tuple(mean[:, 0]))
-        self._stds.append(tuple(std[:, 0]))
+        self._means.append(cv2.mean(frame)[:3])
         motion = self._tracker.step(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
         tone = np.zeros(3)
         if self._prev is not None:
@@ -122,7 +118,6 @@ class ClipAnalyser:
         return ClipAnalysis(width=self.full_size[0], height=self.full_size[1],
                             motions=list(self._motions),
                             means=np.array(self._means, dtype=np.float64).reshape(-1, 3),
-                            stds=np.array(self._stds, dtype=np.float64).reshape(-1, 3),
                             psnr=np.array(self._psnr, dtype=np.float64),
                             tone_steps=np.array(self._tone, dtype=np.float64).reshape(-1, 3))
 

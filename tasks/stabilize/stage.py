@@ -6,8 +6,11 @@ is there flicker?) come from it. A clip with neither, and no frame rate change, 
 for byte. Otherwise pass 2 decodes the full frames once, in a background thread a few frames
 ahead, and streams each through level correction (a lookup table), the shake warp (one
 ``cv2.warpAffine``) and, when the frame rate changes, flow interpolation, into the encoder.
-Memory is bounded by the prefetch depth and two frames for interpolation, whatever the clip's
-length; what grows with length is a few numbers per frame (the camera path).
+A clip that only shakes stays in yuv420p through pass 2 (:mod:`tasks.stabilize.yuv`), which
+saves two colour conversions and half of every copy; otherwise frames are RGB, through
+``tasks.video``'s reader and writer. Memory is bounded by the prefetch depths and two frames
+for interpolation, whatever the clip's length; what grows with length is a few numbers per
+frame (the camera path).
 
 The "after" metrics measure the written file with the same analysis as "before".
 """
