@@ -13,7 +13,7 @@ eq. 4), and blended ``(1 - t) * a' + t * b'``. After the last input frame the la
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -76,12 +76,14 @@ class _PairFlow:
 
 
 def interpolate_fps(frames: Iterable[np.ndarray], fps_in: float | Fraction,
-                    fps_out: float | Fraction, *,
+                    fps_out: float | Fraction, *, cuts: Sequence[bool] | None = None,
                     options: InterpolateOptions = InterpolateOptions()) -> Iterator[np.ndarray]:
     """Re-time ``uint8 [H, W, 3]`` RGB frames from ``fps_in`` to ``fps_out``, streaming.
 
     Holds two input frames (and their flows) at a time. Yields
-    ``output_frame_count(N, fps_in, fps_out)`` frames for ``N`` in.
+    ``output_frame_count(N, fps_in, fps_out)`` frames for ``N`` in. ``cuts[i]`` True says input
+    frame ``i`` starts a new shot (``ClipAnalysis.cuts``): nothing is blended across it, an
+    instant there shows the nearer of the two frames.
     """
     fps_in = Fraction(fps_in).limit_denominator(1001)
     fps_out = Fraction(fps_out).limit_denominator(1001)
@@ -104,6 +106,8 @@ def interpolate_fps(frames: Iterable[np.ndarray], fps_in: float | Fraction,
             t = k * step - (index - 1)
             if t == 0:
                 yield prev
+            elif cuts is not None and index < len(cuts) and cuts[index]:
+                yield prev if t < Fraction(1, 2) else frame
             else:
                 pair = pair or _PairFlow(prev, frame, dis, options.flow_width)
                 yield pair.at(float(t))

@@ -217,7 +217,8 @@ def _render(src: Path, dst: Path | None, info: VideoInfo, analysis: ClipAnalysis
     else:
         frames = corrected_frames(src, analysis, shake, flicker, prefetch_depth=options.prefetch)
         if fps_out != info.fps:
-            frames = interpolate_fps(frames, info.fps, fps_out, options=options.interpolate)
+            frames = interpolate_fps(frames, info.fps, fps_out, cuts=analysis.cuts,
+                                     options=options.interpolate)
         writer_type = FrameWriter
     if dst is None:
         return sum(1 for _ in frames)

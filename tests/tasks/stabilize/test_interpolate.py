@@ -75,3 +75,18 @@ def test_streams_with_two_frames_held(canvas):
 def test_bad_rate_is_refused(canvas):
     with pytest.raises(ConfigError, match="positive"):
         list(interpolate_fps(_pattern(canvas, 3, 1.0), 16, 0))
+
+
+def test_nothing_is_blended_across_a_cut(canvas):
+    from .conftest import textured_canvas
+
+    first = _pattern(canvas, 3, 2.0)
+    second = _pattern(textured_canvas(260, 400, seed=42), 3, 2.0)
+    clip = first + second
+    cuts = [False, False, False, True, False, False]
+    out = list(interpolate_fps(clip, 16, 24, cuts=cuts))
+    # Output 4 is at input 8/3 (between frames 2 and 3, across the cut, nearer frame 3);
+    # without the cut flag it would be a blend of two unrelated pictures.
+    assert np.array_equal(out[4], clip[3])
+    blended = list(interpolate_fps(clip, 16, 24))[4]
+    assert not any(np.array_equal(blended, f) for f in clip)
