@@ -30,8 +30,8 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from common.errors import SpecError
-from tasks.spec import (LOCALE, CampaignSpec, load_campaign_spec, load_structured,
-                        validation_error)
+from tasks.spec import (LOCALE, CampaignSpec, check_locales, load_campaign_spec,
+                        load_structured, validation_error)
 
 # Reading speeds (subtitle guidelines, e.g. Netflix timed-text style guides: ~17 cps for Latin
 # at 3 wps, 9 cps Chinese, 4-7 cps Japanese). CJK is read per character, the rest per word.
@@ -293,13 +293,7 @@ class Product(BaseModel):
     description: str | dict[str, str] | None = None
     brand: dict[str, Any] | None = None
 
-    @field_validator("locales")
-    @classmethod
-    def _locales(cls, v: list[str]) -> list[str]:
-        for loc in v:
-            if not LOCALE.match(loc):
-                raise ValueError(f"{loc!r} is not a locale code like 'en', 'zh-CN' or 'ar'")
-        return v
+    _locales = field_validator("locales")(check_locales)
 
     def localized(self, value: str | dict[str, str] | None, locale: str) -> str:
         if value is None or isinstance(value, str):

@@ -24,6 +24,16 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SIZES = {(1280, 720), (720, 1280), (832, 480), (480, 832), (1280, 704), (704, 1280)}
 
 
+def check_locales(v: list[str]) -> list[str]:
+    """Validator for a list of locale codes: each one well-formed, none twice."""
+    for loc in v:
+        if not LOCALE.match(loc):
+            raise ValueError(f"{loc!r} is not a locale code like 'en', 'zh-CN' or 'ar'")
+    if len(set(v)) != len(v):
+        raise ValueError("a locale is listed twice")
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -118,15 +128,7 @@ class CampaignSpec(_Strict):
                              "(at most 64), e.g. 'spring-launch-2026'")
         return v
 
-    @field_validator("locales")
-    @classmethod
-    def _locales(cls, v: list[str]) -> list[str]:
-        for loc in v:
-            if not LOCALE.match(loc):
-                raise ValueError(f"{loc!r} is not a locale code like 'en', 'zh-CN' or 'ar'")
-        if len(set(v)) != len(v):
-            raise ValueError("a locale is listed twice")
-        return v
+    _locales = field_validator("locales")(check_locales)
 
     @model_validator(mode="after")
     def _one_script(self) -> CampaignSpec:

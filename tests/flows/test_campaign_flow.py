@@ -12,7 +12,6 @@ from common.errors import StorageError
 from storage.db import open_database
 from storage.models import Clip, ModerationDecision, Run
 from storage.objects import sha256_file
-from tasks.animatic import AnimaticBackend
 from tasks.video import probe
 
 SPEC = """\
@@ -45,20 +44,6 @@ def spec_path(tmp_path) -> Path:
     path = tmp_path / "campaign.yaml"
     path.write_text(textwrap.dedent(SPEC), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def render_calls(monkeypatch) -> list[str]:
-    """Every call into the animatic backend, by prompt: the generation count."""
-    calls: list[str] = []
-    original = AnimaticBackend.render
-
-    def counting(self, request, **kwargs):
-        calls.append(request.prompt)
-        return original(self, request, **kwargs)
-
-    monkeypatch.setattr(AnimaticBackend, "render", counting)
-    return calls
 
 
 def test_campaign_flow_publishes_one_clip_per_locale(prefect_harness, factory_env, spec_path,

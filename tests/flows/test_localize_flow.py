@@ -12,7 +12,6 @@ from common.errors import SpecError
 from flows.review import RunStopped
 from storage.db import open_database
 from storage.models import Run
-from tasks.animatic import AnimaticBackend
 from tasks.subtitles import read_srt
 
 SPEC = """\
@@ -34,19 +33,6 @@ def write_spec(path, locales, visual="A field of flowers"):
     path.write_text(textwrap.dedent(SPEC).format(locales=", ".join(locales), visual=visual,
                                                  captions=caps), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def render_calls(monkeypatch) -> list[str]:
-    calls: list[str] = []
-    original = AnimaticBackend.render
-
-    def counting(self, request, **kwargs):
-        calls.append(request.prompt)
-        return original(self, request, **kwargs)
-
-    monkeypatch.setattr(AnimaticBackend, "render", counting)
-    return calls
 
 
 def test_three_locales_one_render_then_a_fourth_from_the_stored_master(
