@@ -24,6 +24,7 @@ from common.errors import MediaError
 # H.264 in yuv420p needs even sides; every size the factory accepts is a multiple of 16 anyway.
 DEFAULT_CRF = 20
 DEFAULT_PRESET = "veryfast"  # platform-facts.md: ~95-135 fps at 720p on 2 cores
+PIX_FMTS = {"rgb24": 24, "yuv420p": 12}  # frame layouts on the pipes, bits per pixel
 
 
 def ffmpeg_exe() -> str:
@@ -89,20 +90,31 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                      has_subtitles=any(s[1] == "Subtitle" for s in streams))
 
 
-def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
-    """Yield the frames of a video as ``uint8 [H, W, 3]`` RGB arrays, one at a time."""
+def read_frames(path: str | os.PathLike, *, pix_fmt: str = "rgb24") -> Iterator[np.ndarray]:
+    """Yield the frames of a video one at a time.
+
+    ``rgb24`` (default): ``uint8 [H, W, 3]`` arrays. ``yuv420p``: flat ``uint8 [W*H*3/2]``
+    I420 frames (Y, then U and V at half size), for stages that never need RGB.
+    """
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: no such video file")
+    if pix_fmt not in PIX_FMTS:
+        raise MediaError(f"{path}: pix_fmt {pix_fmt!r}: use one of {', '.join(PIX_FMTS)}")
     try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt=pix_fmt,
+                                            bits_per_pixel=PIX_FMTS[pix_fmt])
         meta = next(reader)
     except (RuntimeError, OSError, StopIteration) as exc:
         raise MediaError(f"{path}: cannot decode video ({exc})") from exc
     width, height = meta["size"]
+    if pix_fmt == "yuv420p" and (width % 2 or height % 2):
+        reader.close()
+        raise MediaError(f"{path}: {width}x{height} has an odd side; yuv420p needs even ones")
     try:
         for raw in reader:
-            yield np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+            frame = np.frombuffer(raw, dtype=np.uint8)
+            yield frame.reshape(height, width, 3) if pix_fmt == "rgb24" else frame
     finally:
         reader.close()
 
@@ -114,12 +126,19 @@ class FrameWriter:
     written to a temporary name and renamed on a clean exit, so a crash never leaves a
     half-written MP4 under the final name. ``lossless=True`` writes RGB H.264 at QP 0
     (``libx264rgb``): bit-exact frames, for renders that later stages decode again.
+    ``pix_fmt="yuv420p"`` takes flat I420 frames (as ``read_frames(..., pix_fmt="yuv420p")``
+    yields them) and skips the colour conversions.
     """
 
     def __init__(self, path: str | os.PathLike, *, fps: float | Fraction, size: tuple[int, int],
                  crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET,
-                 metadata: dict[str, str] | None = None, lossless: bool = False) -> None:
+                 metadata: dict[str, str] | None = None, lossless: bool = False,
+                 pix_fmt: str = "rgb24") -> None:
         width, height = size
+        if pix_fmt not in PIX_FMTS or (lossless and pix_fmt != "rgb24"):
+            raise MediaError(f"{path}: pix_fmt {pix_fmt!r} is not supported here "
+                             f"(rgb24, or yuv420p when not lossless)")
+        self.pix_fmt = pix_fmt
         if width % 2 or height % 2:
             raise MediaError(f"{path}: frame size {width}x{height} must have even sides for H.264")
         self.path = Path(path)
@@ -135,7 +154,7 @@ class FrameWriter:
         for key, value in (metadata or {}).items():
             out_params += ["-metadata", f"{key}={value}"]
         self._gen = imageio_ffmpeg.write_frames(
-            str(self._tmp), self.size, pix_fmt_in="rgb24",
+            str(self._tmp), self.size, pix_fmt_in=pix_fmt,
             pix_fmt_out="rgb24" if lossless else "yuv420p", fps=float(self.fps),
             codec="libx264rgb" if lossless else "libx264", quality=None, macro_block_size=1,
             input_params=["-framerate", _rate_arg(self.fps)], output_params=out_params,
@@ -143,10 +162,12 @@ class FrameWriter:
         self._gen.send(None)
 
     def write(self, frame: np.ndarray) -> None:
-        if frame.dtype != np.uint8 or frame.shape != (self.size[1], self.size[0], 3):
+        w, h = self.size
+        expected = (h, w, 3) if self.pix_fmt == "rgb24" else (w * h * 3 // 2,)
+        if frame.dtype != np.uint8 or frame.shape != expected:
             raise MediaError(
                 f"{self.path}: frame {self.frames_written} has shape {frame.shape} {frame.dtype}, "
-                f"expected ({self.size[1]}, {self.size[0]}, 3) uint8")
+                f"expected {expected} uint8 ({self.pix_fmt})")
         self._gen.send(np.ascontiguousarray(frame))
         self.frames_written += 1
 

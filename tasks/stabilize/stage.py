@@ -35,7 +35,7 @@ from tasks.stabilize.flicker import FlickerOptions, FlickerPlan, apply_table, pl
 from tasks.stabilize.interpolate import InterpolateOptions, interpolate_fps
 from tasks.stabilize.metrics import ClipMetrics, clip_metrics, describe
 from tasks.stabilize.shake import ShakeOptions, ShakePlan, plan_shake, warp_frame
-from tasks.stabilize.yuv import I420Writer, read_i420, warp_i420
+from tasks.stabilize.yuv import warp_i420
 from tasks.video import (DEFAULT_CRF, DEFAULT_PRESET, FrameWriter, VideoInfo, ffmpeg_exe, probe,
                          read_frames, read_tags, run_ffmpeg)
 
@@ -183,7 +183,8 @@ def _warped_i420(src: Path, size: tuple[int, int], analysis: ClipAnalysis, shake
                  prefetch_depth: int) -> Iterator[np.ndarray]:
     """Pass 2 when only shake is corrected: flat I420 frames, warped plane by plane."""
     matrices = shake.matrices()
-    frames = _checked(prefetch(read_i420(src, size), prefetch_depth), analysis.frames, src)
+    decoded = read_frames(src, pix_fmt="yuv420p")
+    frames = _checked(prefetch(decoded, prefetch_depth), analysis.frames, src)
     for index, frame in enumerate(frames):
         yield warp_i420(frame, matrices[index], size)
 
@@ -209,23 +210,22 @@ def _render(src: Path, dst: Path | None, info: VideoInfo, analysis: ClipAnalysis
 
     ``dst`` None does all of it but the encoding (the benchmark's "work" measurement).
     """
-    writer_type: type[FrameWriter] | type[I420Writer]
+    pix_fmt = "rgb24"
     if shake is not None and flicker is None and fps_out == info.fps:
         # Shake alone: stay in the video's yuv420p from decoder to encoder (see yuv.py).
         frames = _warped_i420(src, info.size, analysis, shake, options.prefetch)
-        writer_type = I420Writer
+        pix_fmt = "yuv420p"
     else:
         frames = corrected_frames(src, analysis, shake, flicker, prefetch_depth=options.prefetch)
         if fps_out != info.fps:
             frames = interpolate_fps(frames, info.fps, fps_out, cuts=analysis.cuts,
                                      options=options.interpolate)
-        writer_type = FrameWriter
     if dst is None:
         return sum(1 for _ in frames)
     tags = {k: v for k, v in read_tags(src).items() if k not in _OWN_TAGS}
     video_only = dst.with_name(f".{dst.name}.video.mp4") if _has_audio(src) else dst
-    with writer_type(video_only, fps=fps_out, size=info.size, crf=options.crf,
-                     preset=options.preset, metadata=tags) as writer:
+    with FrameWriter(video_only, fps=fps_out, size=info.size, crf=options.crf,
+                     preset=options.preset, metadata=tags, pix_fmt=pix_fmt) as writer:
         # Correcting runs in its own thread (and decoding in another), so that the pipe write
         # to the encoder here overlaps with the warp of the next frame.
         for frame in prefetch(frames, options.prefetch):
