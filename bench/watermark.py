@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tasks.video import read_frames, run_ffmpeg, write_video  # noqa: E402
+from tests.tasks.watermark.clips import natural_frames, storyboard_frames  # noqa: E402
 from tasks.watermark import (WatermarkEmbedder, apply_marks, embedded_bits,  # noqa: E402
                              payload_from_content_id, read_watermark)
 
@@ -37,39 +38,6 @@ ATTACKS = {  # name -> (ffmpeg -vf or None, CRF of the re-encode)
     "crop 10% (CRF 23)": ("crop=iw*0.9:ih*0.9", 23),
     "brightness +8% (CRF 23)": ("eq=brightness=0.08", 23),
 }
-
-
-def storyboard_frames(n: int, width: int = 1280, height: int = 720):
-    pan_x, pan_y = width // 8, height // 16
-    board = np.zeros((height + pan_y, width + pan_x, 3), np.uint8)
-    board[:] = (96, 98, 104)
-    cv2.putText(board, "Spring launch", (width // 6, height // 2), cv2.FONT_HERSHEY_SIMPLEX,
-                height / 300, (240, 240, 240), max(2, height // 200), cv2.LINE_AA)
-    cv2.rectangle(board, (width // 6, int(height * .6)), (width // 2, int(height * .75)),
-                  (200, 80, 60), -1)
-    for i in range(n):
-        t = i / max(n - 1, 1)
-        yield board[round(t * pan_y):round(t * pan_y) + height,
-                    round(t * pan_x):round(t * pan_x) + width].copy()
-
-
-def natural_frames(n: int, width: int = 1280, height: int = 720, seed: int = 1):
-    rng = np.random.default_rng(seed)
-    big_h, big_w = height + height // 8, width + width // 8
-    f = np.hypot(np.fft.fftfreq(big_h)[:, None], np.fft.rfftfreq(big_w)[None, :])
-    f[0, 0] = 1.0
-    planes = []
-    for _ in range(3):
-        spectrum = (rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) / f
-        spectrum[0, 0] = 0
-        plane = np.fft.irfft2(spectrum, s=(big_h, big_w))
-        planes.append(plane / plane.std())
-    mixed = np.stack(planes, -1) @ np.array([[1, .6, .3], [.2, 1, .5], [.3, .2, 1]])
-    board = np.clip(128 + 45 * mixed / mixed.std(), 0, 255).astype(np.uint8)
-    for i in range(n):
-        t = i / max(n - 1, 1)
-        x, y = round(t * width // 8), round(t * height // 16)
-        yield board[y:y + height, x:x + width].copy()
 
 
 def attack(src: Path, dst: Path, vf: str | None, crf: int) -> Path:
