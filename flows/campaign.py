@@ -32,12 +32,13 @@ def render_and_master(factory: Factory, plan: RunPlan, watch: Stopwatch):
     """Render every unique shot once, then build (or fetch) the stabilized master."""
     spec = plan.campaign.spec
     with watch("render"):
-        futures = {key: render_shot_task.submit(
-            factory.cache, factory.backend, plan.requests[plan.shot_for_key(key).id], key,
-            template=plan.shot_for_key(key).template,
-            pin=bool(plan.shot_for_key(key).template
-                     and spec.templates[plan.shot_for_key(key).template].pin))
-            for key in plan.unique_keys()}
+        futures = {}
+        for key in plan.unique_keys():
+            shot = plan.shot_for_key(key)
+            template = spec.templates.get(shot.template) if shot.template else None
+            futures[key] = render_shot_task.submit(
+                factory.cache, factory.backend, plan.requests[shot.id], key,
+                template=shot.template, pin=bool(template and template.pin))
         renders = {key: fut.result() for key, fut in futures.items()}
     with watch("stabilize+assemble"):
         master = build_master_task(plan, {k: r.path for k, r in renders.items()},
