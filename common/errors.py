@@ -1,20 +1,49 @@
-"""The factory's error hierarchy.
+"""The factory's error hierarchy: every error a person running the factory can cause.
 
-Every error a user can cause derives from :class:`FactoryError`, so the CLI can print it as one
-clear line and exit non-zero instead of a traceback. Each message names the thing that is wrong
-(field, file, key, shot) and what to do next.
+The CLI prints any :class:`FactoryError` as one line and exits non-zero instead of showing a
+traceback, and the HTTP services answer 4xx with its text. Each message names the thing that is
+wrong (field, file, key, shot, locale) and what to do next.
 
     FactoryError
-    ├── SpecError            a campaign spec, script or product record is invalid (file, line, field)
-    ├── ConfigError          a setting or an option is invalid or missing
-    ├── MediaError           a video/image file cannot be read, or ffmpeg failed on it
-    ├── RenderError          a rendering backend failed (out of memory, missing weights, ...)
-    ├── StorageError         the database or an object store failed or refused a write
-    │   └── PublishRefused   a clip has no allow/approved moderation decision
-    └── ModerationError      a moderation detector or term list cannot be used
+    ├── SpecError             a campaign spec, script or product record is invalid (file, line,
+    field)
+    ├── ConfigError           a setting or a command-line option is invalid or missing
+    ├── MediaError            a video, image or audio file cannot be read, or ffmpeg failed on it
+    │   ├── MissingGlyphsError    no font in the font folder can draw some caption characters
+    │   └── ProvenanceError       a C2PA manifest cannot be signed or read
+    ├── RenderError           a rendering backend failed (out of memory, broken weights, ...)
+    │   ├── WeightsNotFound       a weights folder or file is missing
+    │   └── WeightKeyError        a checkpoint's keys do not match the model
+    ├── StorageError          the run database or an object store failed or refused an operation
+    │   ├── PublishRefused        a clip has no allow/approved moderation decision
+    │   ├── ObjectMissing         a key that should be in a store is not there
+    │   ├── ChecksumMismatch      the bytes a store holds are not the bytes that were written
+    │   ├── ClaimLost             another worker took over this worker's render claim
+    │   ├── ReviewNotFound        a review id or subject names no review
+    │   └── ReviewNotPending      a review was already decided
+    ├── ModerationError       a moderation detector or term list cannot be used
+    └── RunStopped            moderation blocked a run, or a reviewer rejected it
+
+Field paths in messages have one style, :func:`field_path`: dotted names from the top of the
+document, list positions and locales in brackets (``brand.colors.primary``, ``locales[1]``,
+``shots.hero.caption[zh-CN]``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def field_path(parts: Iterable[str | int]) -> str:
+    """``("locales", 1)`` -> ``locales[1]``; ``("brand", "colors", "primary")`` ->
+    ``brand.colors.primary``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 class FactoryError(Exception):
@@ -44,8 +73,38 @@ class MediaError(FactoryError):
     """Raised when a media file cannot be read or written (names the file and ffmpeg's reason)."""
 
 
+class MissingGlyphsError(MediaError):
+    """Raised when no font in the font folder can draw some caption characters."""
+
+
+class ProvenanceError(MediaError):
+    """Raised when a C2PA manifest cannot be signed or read (names the file and the reason)."""
+
+
 class RenderError(FactoryError):
     """Raised when a rendering backend cannot produce a shot."""
+
+
+class WeightsNotFound(RenderError):
+    """Raised when a weights folder or file is missing (names the path and what was expected)."""
+
+
+class WeightKeyError(RenderError):
+    """Raised when a checkpoint's keys do not match the model: lists missing and unexpected keys."""
+
+    def __init__(self, what: str, missing: list[str], unexpected: list[str]) -> None:
+        self.missing, self.unexpected = missing, unexpected
+
+        def show(keys: list[str]) -> str:
+            if not keys:
+                return "none"
+            more = f", ... ({len(keys) - 20} more)" if len(keys) > 20 else ""
+            return ", ".join(keys[:20]) + more
+
+        super().__init__(f"{what}: checkpoint keys do not match the model "
+                         f"({len(missing)} missing: {show(missing)}; "
+                         f"{len(unexpected)} unexpected: {show(unexpected)}). "
+                         "Check that the weights belong to this preset and layout.")
 
 
 class StorageError(FactoryError):
@@ -56,5 +115,32 @@ class PublishRefused(StorageError):
     """Raised when a clip without an ``allow`` or ``approved`` moderation decision is published."""
 
 
+class ObjectMissing(StorageError):
+    """Raised when a key that should be in a store is not there (deleted, evicted, wrong URL)."""
+
+
+class ChecksumMismatch(StorageError):
+    """Raised when the bytes a store holds (or sent back) are not the bytes that were written.
+
+    The write is undone before this is raised: nothing is left under the final key.
+    """
+
+
+class ClaimLost(StorageError):
+    """Raised when another worker took over this worker's claim (its heartbeat had stalled)."""
+
+
+class ReviewNotFound(StorageError):
+    """Raised when a review id or subject names no review in the run records."""
+
+
+class ReviewNotPending(StorageError):
+    """Raised when a review was already decided (approved, rejected or timed out)."""
+
+
 class ModerationError(FactoryError):
     """Raised when a moderation component (term list, detector) cannot be used as configured."""
+
+
+class RunStopped(FactoryError):
+    """Raised when moderation blocks a run, or a reviewer rejects it (nothing is published)."""

@@ -23,7 +23,7 @@ from common.errors import MediaError
 
 # H.264 in yuv420p needs even sides; every size the factory accepts is a multiple of 16 anyway.
 DEFAULT_CRF = 20
-DEFAULT_PRESET = "veryfast"  # platform-facts.md: ~95-135 fps at 720p on 2 cores
+DEFAULT_PRESET = "veryfast"  # docs/reference/platform-facts.md: ~95-135 fps at 720p on 2 cores
 PIX_FMTS = {"rgb24": 24, "yuv420p": 12}  # frame layouts on the pipes, bits per pixel
 
 

@@ -1,4 +1,5 @@
-"""What each locale's captions must respect: script family, line length, reading speed, timing.
+"""Locales: the one parser of locale codes, and what each locale's captions must respect (script
+family, line length, reading speed, timing).
 
 A locale is a BCP-47 code (``en``, ``en-US``, ``zh-CN``, ``zh-Hant-TW``, ``ja``, ``ar``). Only its
 language (and, for Chinese, its script or region) decides the rules.
@@ -13,10 +14,14 @@ conservative estimates, not from a guide: have a native reviewer confirm them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from common.errors import ConfigError
+
+# BCP-47 as specs write it: language, optional script, optional region ("zh-Hant-TW", "es-419").
+LOCALE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|\d{3}))?$")
 
 Script = Literal["latin", "cjk", "hangul", "thai", "rtl"]
 
@@ -29,7 +34,7 @@ CUE_GAP_SECONDS = 2 / 24  # Netflix: 2 frames between consecutive cues
 class LocaleRules:
     """Layout and timing rules for one locale's captions.
 
-    ``max_width`` is measured by :func:`tasks.subtitles.linebreak.text_width`: in the ``cjk``,
+    ``max_width`` is measured by ``tasks.subtitles.linebreak.text_width``: in the ``cjk``,
     ``hangul`` families a full-width character counts 1 and a half-width one 0.5; elsewhere every
     visible character counts 1 and combining marks (Arabic harakat, Thai vowels) count 0.
     """
@@ -70,6 +75,11 @@ ISO639_2 = {
 }
 
 
+def is_locale(code: str) -> bool:
+    """Whether ``code`` is written as specs must write a locale: ``en``, ``zh-CN``, ``zh-Hant-TW``."""
+    return bool(LOCALE_PATTERN.match(code))
+
+
 def split_locale(locale: str) -> tuple[str, str | None, str | None]:
     """``"zh-Hant-TW"`` -> ``("zh", "hant", "tw")``; raises ConfigError for a malformed code."""
     parts = locale.strip().replace("_", "-").split("-")
@@ -79,6 +89,14 @@ def split_locale(locale: str) -> tuple[str, str | None, str | None]:
     script = next((p.lower() for p in parts[1:] if len(p) == 4 and p.isalpha()), None)
     region = next((p.lower() for p in parts[1:] if len(p) in (2, 3) and p != parts[0]), None)
     return language, script, region
+
+
+def language(locale: str) -> str:
+    """The lower-case language of a locale: ``zh-Hant-TW`` -> ``zh``, ``pt_BR`` -> ``pt``.
+
+    The one place the factory splits a locale (timing, subtitles, labels, term lists, voices).
+    """
+    return split_locale(locale)[0]
 
 
 def rules_for(locale: str) -> LocaleRules:

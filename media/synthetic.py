@@ -1,4 +1,4 @@
-"""Synthetic clips for the watermark tests and bench/watermark.py: the same content in both."""
+"""Synthetic clips for tests and benchmarks (watermark, stabilization): the same content in both."""
 
 from __future__ import annotations
 

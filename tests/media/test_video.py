@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common.errors import MediaError
-from tasks.video import FrameWriter, probe, read_frames, read_tags, write_video
+from media.video import FrameWriter, probe, read_frames, read_tags, write_video
 
 
 def noise(n: int, w: int = 64, h: int = 48, seed: int = 0) -> list[np.ndarray]:

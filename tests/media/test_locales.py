@@ -3,7 +3,7 @@
 import pytest
 
 from common.errors import ConfigError
-from tasks.subtitles import iso639_2, rules_for
+from media.locales import iso639_2, rules_for
 
 
 @pytest.mark.parametrize("locale,tag", [
