@@ -1,0 +1,38 @@
+"""The Wan2.2 video models in PyTorch + einops: text encoder, DiT experts, VAE, sampler, loader.
+
+Public surface (imported lazily: ``import model.config`` does not import torch)::
+
+    get_preset(name) -> ModelPreset            t2v-a14b, tiny; DiTConfig, VAEConfig, ...
+    SamplingSettings                           steps, shift, guidance per expert, sampler
+    WanT2VPipeline.load(preset, folder, RuntimeSettings(...)) / .random(...)
+    pipeline.generate(GenerateRequest(...)) -> uint8 frames
+    shared_pipeline(preset, weights_dir, settings)   the process's loaded pipeline
+    WanDiT, WanVAE, TextEncoder                the components
+    flow_schedule, denoise, GuidanceScales     the sampler's pieces
+    detect_layout, load_dit, load_vae, load_text_encoder, weights_fingerprint_files
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    **dict.fromkeys(("DiTConfig", "VAEConfig", "TextEncoderConfig", "SamplingSettings",
+                     "ModelPreset", "PRESETS", "SAMPLERS", "get_preset"), "model.config"),
+    **dict.fromkeys(("WanT2VPipeline", "GenerateRequest", "RuntimeSettings", "shared_pipeline",
+                     "check_request", "ExpertPlacement", "SplitOnOOM"), "model.pipeline"),
+    **dict.fromkeys(("flow_schedule", "denoise", "GuidanceScales", "HIGH_NOISE", "LOW_NOISE"),
+                    "model.sampler"),
+    **dict.fromkeys(("detect_layout", "load_dit", "load_vae", "load_text_encoder",
+                     "weights_fingerprint_files"), "model.loader"),
+    "WanDiT": "model.dit", "WanVAE": "model.vae", "TextEncoder": "model.text_encoder",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'model' has no attribute {name!r}")

@@ -162,17 +162,35 @@ class TextEncoderConfig:
                           pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
 
 
+SAMPLERS = ("unipc", "euler")
+
+
 @dataclass(frozen=True)
-class SamplerDefaults:
-    """Default sampling settings of a preset (what a request may override)."""
+class SamplingSettings:
+    """How a clip is sampled: the one home of these defaults (spec, request and CLI take theirs
+    from a preset's instance of this class).
+
+    Defaults: T2V-A14B (Wan2.2 ``wan/configs/wan_t2v_A14B.py``,
+    docs/reference/wan22-model-facts.md).
+    """
 
     steps: int = 40
     shift: float = 12.0
     guidance_high: float = 4.0  # high-noise expert (t >= boundary): Wan2.2 sample_guide_scale[1]
     guidance_low: float = 3.0   # low-noise expert: Wan2.2 sample_guide_scale[0]
-    solver: str = "unipc"
-    boundary: float = 0.875     # x num_train_timesteps; Wan2.2 t2v_A14B.boundary
-    num_train_timesteps: int = 1000
+    sampler: str = "unipc"      # unipc or euler
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"sampling steps must be >= 1, got {self.steps}")
+        if self.shift <= 0:
+            raise ConfigError(f"sampling shift must be > 0, got {self.shift}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler {self.sampler!r} unknown; choose one of {SAMPLERS}")
+
+    def override(self, **values: object) -> SamplingSettings:
+        """These settings with every value that is not None replaced (None: keep the default)."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
 @dataclass(frozen=True)
@@ -184,7 +202,9 @@ class ModelPreset:
     vae: VAEConfig
     text: TextEncoderConfig
     two_experts: bool = True
-    sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    boundary: float = 0.875         # x num_train_timesteps; Wan2.2 t2v_A14B.boundary
+    num_train_timesteps: int = 1000
     frames: int = 81
     fps: int = 16
     width: int = 1280

@@ -67,7 +67,8 @@ def rope_angles(grid: tuple[int, int, int], head_dim: int, *, theta: float = 100
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate interleaved pairs (x[2i], x[2i+1]) as complex numbers.
 
-    x: [B, heads, L, head_dim]; cos, sin: [L, head_dim/2] fp32. Computed in fp32, returned in x's dtype.
+    x: [B, heads, L, head_dim]; cos, sin: [L, head_dim/2] fp32. Computed in fp32, returned in x's
+    dtype.
     """
     pairs = rearrange(x.float(), "b n l (d two) -> b n l d two", two=2)
     real, imag = pairs.unbind(-1)

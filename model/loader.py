@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common.errors import RenderError
+from common.errors import WeightKeyError, WeightsNotFound
 
 SAFETENSORS_NAMES = ("diffusion_pytorch_model.safetensors", "model.safetensors")
 ORIGINAL_VAE_FILE = "Wan2.1_VAE.pth"
@@ -33,31 +33,11 @@ ORIGINAL_T5_FILE = "models_t5_umt5-xxl-enc-bf16.pth"
 ORIGINAL_TOKENIZER_DIR = "google/umt5-xxl"
 
 
-class WeightsNotFound(RenderError):
-    """Raised when a weights folder or file is missing (names the path and what was expected)."""
-
-
-class WeightKeyError(RenderError):
-    """Raised when a checkpoint's keys do not match the model: lists missing and unexpected keys."""
-
-    def __init__(self, what: str, missing: list[str], unexpected: list[str]) -> None:
-        self.missing, self.unexpected = missing, unexpected
-
-        def show(keys: list[str]) -> str:
-            head = ", ".join(keys[:20])
-            return head + (f", ... ({len(keys) - 20} more)" if len(keys) > 20 else "") if keys else "none"
-
-        super().__init__(f"{what}: checkpoint keys do not match the model "
-                         f"({len(missing)} missing: {show(missing)}; "
-                         f"{len(unexpected)} unexpected: {show(unexpected)}). "
-                         "Check that the weights belong to this preset and layout.")
-
-
 # ---------------------------------------------------------------------------------------------
 # key renames: original release -> our (diffusers) names
 
 
-_DIT_RENAMES = (  # string replacements, in order (see shared/docs/wan22-model-facts.md)
+_DIT_RENAMES = (  # string replacements, in order (docs/reference/wan22-model-facts.md)
     ("time_embedding.0", "condition_embedder.time_embedder.linear_1"),
     ("time_embedding.2", "condition_embedder.time_embedder.linear_2"),
     ("text_embedding.0", "condition_embedder.text_embedder.linear_1"),

@@ -9,6 +9,7 @@ decodes one latent frame at a time, so frames stream out as they are decoded.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,11 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.errors import ConfigError, RenderError
-from model.config import ModelPreset
+from common.errors import ConfigError, RenderError, SpecError
+from model.config import ModelPreset, SamplingSettings, get_preset
 from model.dit import WanDiT
-from model.loader import (detect_layout, expert_folders, load_dit, load_text_encoder, load_vae)
-from model.sampler import (HIGH_NOISE, LOW_NOISE, GuidanceScales, denoise, flow_schedule)
+from model.loader import detect_layout, expert_folders, load_dit, load_text_encoder, load_vae
+from model.sampler import HIGH_NOISE, LOW_NOISE, GuidanceScales, denoise, flow_schedule
 from model.text_encoder import TextEncoder, build_byte_tokenizer, build_umt5
 from model.vae import WanVAE, frames_to_uint8
 
@@ -66,7 +67,7 @@ class RuntimeSettings:
 
 @dataclass(frozen=True)
 class GenerateRequest:
-    """One clip: prompt, seed and every sampling setting (None: the preset's default)."""
+    """One clip: prompt, seed, size and sampling settings (None: the preset's default)."""
 
     prompt: str
     negative_prompt: str = ""
@@ -74,11 +75,7 @@ class GenerateRequest:
     width: int | None = None
     height: int | None = None
     frames: int | None = None
-    steps: int | None = None
-    guidance_high: float | None = None
-    guidance_low: float | None = None
-    shift: float | None = None
-    sampler: str | None = None
+    sampling: SamplingSettings | None = None
 
 
 def oom_error(where: str, exc: BaseException) -> RenderError:
@@ -141,12 +138,15 @@ class ExpertPlacement:
 
 
 def check_request(width: int, height: int, frames: int, *, multiple: int = 16) -> None:
-    """Raise RenderError unless frames = 4n+1 and width/height are positive multiples of 16."""
+    """Raise SpecError unless frames = 4n+1 and width/height are positive multiples of 16.
+
+    A size or length the model cannot take is the asker's mistake, not a render failure.
+    """
     if frames < 1 or (frames - 1) % 4:
-        raise RenderError(f"frames must be 4n+1 (e.g. 81, 49, 17), got {frames}")
+        raise SpecError(f"must be 4n+1 (e.g. 81, 49, 17), got {frames}", field="frames")
     if width <= 0 or height <= 0 or width % multiple or height % multiple:
-        raise RenderError(f"size {width}x{height} must have width and height divisible by "
-                          f"{multiple} (e.g. 1280x720, 832x480)")
+        raise SpecError(f"{width}x{height}: width and height must be divisible by {multiple} "
+                        "(e.g. 1280x720, 832x480)", field="size")
 
 
 class WanT2VPipeline:
@@ -240,31 +240,27 @@ class WanT2VPipeline:
 
         Denoising runs on the first ``next()``; frames then stream out of the VAE chunk by chunk.
         """
-        p, s = self.preset, self.preset.sampler
+        p = self.preset
+        s = request.sampling or p.sampling
         width, height = request.width or p.width, request.height or p.height
         frames = request.frames or p.frames
         check_request(width, height, frames, multiple=p.vae.spatial_factor * p.dit.patch_size[1])
         negative = request.negative_prompt or p.default_negative_prompt
-        guidance = GuidanceScales(
-            guidance_high=s.guidance_high if request.guidance_high is None else request.guidance_high,
-            guidance_low=s.guidance_low if request.guidance_low is None else request.guidance_low)
-        schedule = flow_schedule(request.steps or s.steps,
-                                 s.shift if request.shift is None else request.shift,
-                                 num_train_timesteps=s.num_train_timesteps)
+        guidance = GuidanceScales(guidance_high=s.guidance_high, guidance_low=s.guidance_low)
+        schedule = flow_schedule(s.steps, s.shift, num_train_timesteps=p.num_train_timesteps)
         try:
             with torch.inference_mode():
                 cond, uncond = self.encode_prompts(request.prompt, negative)
                 noise = self.initial_noise(request.seed, width, height, frames)
                 latents = denoise(
                     noise, experts=self.placement, cond=cond, uncond=uncond, schedule=schedule,
-                    guidance=guidance, boundary_timestep=s.boundary * s.num_train_timesteps,
-                    solver=request.sampler or s.solver, batch_cfg=self.settings.cfg_batch,
+                    guidance=guidance, boundary_timestep=p.boundary * p.num_train_timesteps,
+                    solver=s.sampler, batch_cfg=self.settings.cfg_batch,
                     on_step=(lambda done, total, _: on_progress(done, total)) if on_progress else None)
                 self.placement.park()
                 raw = self.vae.denormalize(latents.float())
                 for chunk in self.vae.decode_chunks(raw):
-                    for frame in frames_to_uint8(chunk[0]).cpu().numpy():
-                        yield frame
+                    yield from frames_to_uint8(chunk[0]).cpu().numpy()
         except torch.OutOfMemoryError as exc:
             self.placement.park()
             raise oom_error(f"rendering {width}x{height}x{frames}", exc) from exc
@@ -275,3 +271,31 @@ def _cast_dit(model: WanDiT, dtype: torch.dtype) -> WanDiT:
     for name, param in model.named_parameters():
         param.data = param.data.to(torch.float32 if WanDiT.keep_fp32(name) else dtype)
     return model.eval().requires_grad_(False)
+
+
+# The process-wide pipeline: a worker that renders many shots loads its weights once. One entry
+# only: settings that change (another preset or weights folder) replace it, so a second key never
+# holds a second copy of the weights.
+_SHARED: dict[tuple, WanT2VPipeline] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pipeline(preset: str, weights_dir: Path | None, settings: RuntimeSettings
+                    ) -> WanT2VPipeline:
+    """The process's pipeline for these settings, loaded on first use.
+
+    ``weights_dir`` None is only allowed for presets with random weights (``tiny``).
+    """
+    config = get_preset(preset)
+    key = (preset, str(weights_dir) if weights_dir else None, settings)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED.clear()
+            if weights_dir is not None:
+                _SHARED[key] = WanT2VPipeline.load(config, Path(weights_dir), settings)
+            elif config.random_init_seed is not None:
+                _SHARED[key] = WanT2VPipeline.random(config, settings, seed=config.random_init_seed)
+            else:
+                raise RenderError(f"preset {preset!r} needs a weights folder: pass weights_dir "
+                                  "(--weights DIR) pointing at the downloaded model")
+        return _SHARED[key]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.loader import DIFFUSERS, ORIGINAL, WeightKeyError, load_dit
+from common.errors import WeightKeyError
+from model.loader import DIFFUSERS, ORIGINAL, load_dit
 from tests.model.conftest import make_diffusers_dit, rel_err
 
 # inverse of the documented original -> diffusers renames, written independently for the test

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.errors import RenderError
-from model.config import TINY, get_preset
-from model.loader import WeightsNotFound
+from common.errors import SpecError, WeightsNotFound
+from model.config import TINY, SamplingSettings, get_preset
 from model.pipeline import GenerateRequest, RuntimeSettings, WanT2VPipeline
 
 
@@ -20,7 +19,7 @@ def tiny_pipeline():
 def test_tiny_generates_4n_plus_1_uint8_frames_deterministically(tiny_pipeline):
     progress = []
     request = GenerateRequest(prompt="a lighthouse at night", seed=3, width=64, height=48,
-                              frames=9, steps=6)
+                              frames=9, sampling=SamplingSettings(steps=6))
     frames = list(tiny_pipeline.generate(request, on_progress=lambda d, t: progress.append((d, t))))
     assert len(frames) == 9 and all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in frames)
     assert progress == [(i, 6) for i in range(1, 7)]
@@ -38,8 +37,8 @@ def test_same_tiny_weights_in_every_process_build():
 
 
 @pytest.mark.parametrize("width,height,frames,match", [(64, 64, 8, "4n\\+1"), (60, 64, 9, "16")])
-def test_bad_sizes_raise_render_error(tiny_pipeline, width, height, frames, match):
-    with pytest.raises(RenderError, match=match):
+def test_bad_sizes_raise_spec_error(tiny_pipeline, width, height, frames, match):
+    with pytest.raises(SpecError, match=match):
         next(tiny_pipeline.generate(GenerateRequest(prompt="x", width=width, height=height,
                                                     frames=frames)))
 
@@ -48,7 +47,7 @@ def test_diffusers_layout_folder_loads_and_renders(tiny_diffusers_folder):
     pipe = WanT2VPipeline.load(TINY, tiny_diffusers_folder, RuntimeSettings(device="cpu"))
     assert set(pipe.placement.experts) == {"high", "low"}
     frames = list(pipe.generate(GenerateRequest(prompt="海边的日落", seed=0, width=32, height=32,
-                                                frames=5, steps=4)))
+                                                frames=5, sampling=SamplingSettings(steps=4))))
     assert len(frames) == 5 and frames[0].shape == (32, 32, 3)
 
 
@@ -62,8 +61,8 @@ def test_missing_weights_folder_is_named(tmp_path):
 
 def test_presets():
     a14b = get_preset("t2v-a14b")
-    assert (a14b.sampler.guidance_high, a14b.sampler.guidance_low) == (4.0, 3.0)
-    assert (a14b.sampler.shift, a14b.sampler.steps, a14b.sampler.boundary) == (12.0, 40, 0.875)
+    assert (a14b.sampling.guidance_high, a14b.sampling.guidance_low) == (4.0, 3.0)
+    assert (a14b.sampling.shift, a14b.sampling.steps, a14b.boundary) == (12.0, 40, 0.875)
     assert (a14b.frames, a14b.fps, a14b.width, a14b.height) == (81, 16, 1280, 720)
     assert a14b.default_negative_prompt.startswith("色调艳丽")
     with pytest.raises(Exception, match="Wan2.2 VAE"):

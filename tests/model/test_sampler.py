@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from common.errors import ConfigError
-from model.sampler import (HIGH_NOISE, LOW_NOISE, GuidanceScales, UniPCSolver, apply_guidance,
-                           choose_expert, denoise, flow_schedule)
+from model.sampler import (
+    HIGH_NOISE,
+    LOW_NOISE,
+    GuidanceScales,
+    UniPCSolver,
+    apply_guidance,
+    choose_expert,
+    denoise,
+    flow_schedule,
+)
 
 
 def test_sigmas_and_timesteps_follow_the_official_formula():
