@@ -35,10 +35,10 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from common.errors import RenderError, StorageError
+from common.errors import ClaimLost, ObjectMissing, RenderError, StorageError
 from storage.db import Database
 from storage.models import Render
-from storage.objects import ObjectMissing, ObjectStore, sha256_file
+from storage.objects import ObjectStore, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,6 @@ class CachedRender:
     object_key: str
     sha256: str
     size: int
-
-
-class ClaimLost(StorageError):
-    """Raised when another worker took over this worker's claim (its heartbeat had stalled)."""
 
 
 def _now() -> datetime:

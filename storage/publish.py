@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common.errors import PublishRefused, StorageError
+from common.errors import ChecksumMismatch, PublishRefused, StorageError
 from storage.db import Database
-from storage.objects import ChecksumMismatch, ObjectStore, guess_content_type, sha256_file
+from storage.objects import ObjectStore, guess_content_type, sha256_file
 from storage.records import assert_publishable, get_clip, get_run, record_publication
 
 # Deliverables are immutable by key (the key holds their hash), so caches may keep them.

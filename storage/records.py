@@ -9,10 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.errors import PublishRefused, StorageError
-from storage.models import (Campaign, Clip, ModerationDecision, Publication, Run, Shot, utcnow)
-
-# Decisions after which a clip may be published; anything else (or nothing) refuses.
-PUBLISHABLE = {"allow", "approved"}
+from common.verdicts import passes
+from storage.models import Campaign, Clip, ModerationDecision, Publication, Run, Shot, utcnow
 
 
 def upsert_campaign(s: Session, *, campaign_id: str, name: str, kind: str, spec_path: str,
@@ -59,6 +57,16 @@ def finish_run(s: Session, run_id: str, *, state: str, error: str | None = None,
         run.manifest_key = manifest_key
     s.flush()
     return run
+
+
+def fail_runs_of_flow_run(s: Session, flow_run_id: str, error: str) -> int:
+    """Mark the running runs of a failed or crashed flow run failed; how many there were."""
+    runs = list(s.scalars(select(Run).where(Run.flow_run_id == flow_run_id,
+                                            Run.state.in_(("running", "pending")))))
+    for run in runs:
+        run.state, run.error, run.finished_at = "failed", error[:2000], utcnow()
+    s.flush()
+    return len(runs)
 
 
 def get_run(s: Session, run_id: str) -> Run:
@@ -166,7 +174,7 @@ def assert_publishable(s: Session, content_id: str) -> None:
     if decision is None:
         raise PublishRefused(f"clip {content_id} has no moderation decision: it cannot be "
                              "published until it is moderated (allow) or approved by a reviewer")
-    if decision.decision not in PUBLISHABLE:
+    if not passes(decision.decision):
         raise PublishRefused(f"clip {content_id} is '{decision.decision}' "
                              f"({'; '.join(decision.reasons) or 'no reason given'}): only "
                              "allowed or approved clips are published")

@@ -10,20 +10,9 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from common.errors import StorageError
+from common.errors import ReviewNotFound, ReviewNotPending
 from storage.models import ModerationDecision
 from storage.records import latest_decision
-
-# Decisions a person (or the review timeout) makes on a review.
-REVIEW_OUTCOMES = ("approved", "rejected")
-
-
-class ReviewNotFound(StorageError):
-    """Raised when a review id or subject names no review in the run records."""
-
-
-class ReviewNotPending(StorageError):
-    """Raised when a review was already decided (approved, rejected or timed out)."""
 
 
 def _newer_than(row: type[ModerationDecision] | ModerationDecision, other):

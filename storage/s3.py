@@ -40,9 +40,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
-from common.errors import ConfigError, StorageError
-from storage.objects import (ChecksumMismatch, ObjectInfo, ObjectMissing, ObjectStore, PutResult,
-                             check_key, guess_content_type, sha256_file)
+from common.errors import ChecksumMismatch, ConfigError, ObjectMissing, StorageError
+from storage.objects import (
+    ObjectInfo,
+    ObjectStore,
+    PutResult,
+    check_key,
+    guess_content_type,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 

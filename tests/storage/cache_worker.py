@@ -18,7 +18,7 @@ def main() -> None:
     db_url, store_dir, local_dir, key, count_file, gate_dir, n = sys.argv[1:8]
     from storage.cache import TemplateCache
     from storage.db import open_database
-    from storage.objects import FileStore
+    from storage.file_store import FileStore
 
     cache = TemplateCache(open_database(db_url), FileStore(store_dir), max_bytes=10**9,
                           worker_id=f"test:{os.getpid()}", local_dir=local_dir, claim_ttl_s=30,

@@ -3,6 +3,7 @@ claimants are taken over, eviction is LRU and never touches pinned templates."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -17,10 +18,9 @@ from sqlalchemy import insert, select
 from common.errors import RenderError
 from storage.cache import TemplateCache
 from storage.db import open_database
+from storage.file_store import FileStore
 from storage.models import Render
-from storage.objects import FileStore
 from storage.s3 import S3Options, S3Store
-from tasks.render import RenderRequest, render_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,9 +50,10 @@ def make_cache(db_url: str, tmp_path: Path, *, store=None, max_bytes: int = 10**
 
 
 def key_of(prompt: str, seed: int = 1) -> tuple[str, dict]:
-    req = RenderRequest(prompt=prompt, negative_prompt="blurry", seed=seed, width=64, height=32,
-                        frames=9, fps=16, steps=4)
-    return render_key(req, "fp-1", "animatic"), req.key_fields()
+    """A render key as a backend makes one: the hash of what decides the pixels."""
+    fields = {"prompt": prompt, "negative_prompt": "blurry", "seed": seed, "width": 64,
+              "height": 32, "frames": 9, "fps": 16}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest(), fields
 
 
 def get(cache: TemplateCache, key: str, request: dict, produce, **kw):

@@ -14,10 +14,9 @@ from typer.testing import CliRunner
 
 from common.errors import PublishRefused
 from storage.db import open_database
-from storage.objects import FileStore
+from storage.file_store import FileStore
 from storage.publish import publish_clip
-from storage.records import (finish_run, record_decision, start_run, upsert_campaign,
-                             upsert_clip)
+from storage.records import finish_run, record_decision, start_run, upsert_campaign, upsert_clip
 from storage.s3 import S3Options, S3Store
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import StorageError
-from storage.objects import ChecksumMismatch, ObjectMissing, open_store
+from common.errors import ChecksumMismatch, ObjectMissing, StorageError
+from storage import open_store
 from storage.s3 import MIB, S3Options, S3Store
 
 FAST = dict(backoff_s=0.01, backoff_max_s=0.05)

@@ -2,12 +2,11 @@
 moderation decisions.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21 08:03:54.314748
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
