@@ -1,7 +1,8 @@
 """Moderation: term lists for text, a frame detector for clips, and the policy that decides.
 
 Public surface (this package imports nothing above ``common``; recording decisions and pausing
-for a reviewer live in ``tasks.moderate``):
+for a reviewer live in ``tasks.screen`` and ``flows.review``; the checks over texts and
+frames are ``moderation.checks``):
 
     Policy.load() -> Policy            policy.yaml + the term lists in moderation/terms/
     policy.check_text(text, locale=, field=, subject=) -> Decision
@@ -14,8 +15,7 @@ for a reviewer live in ``tasks.moderate``):
 
 from moderation.detectors import NUDENET_LABELS, FrameDetector, NudeNetDetector
 from moderation.normalize import normalize
-from moderation.policy import (DECISIONS, TEXT_FIELDS, Decision, FramePolicy, LabelThresholds,
-                               Policy)
+from moderation.policy import DECISIONS, TEXT_FIELDS, Decision, FramePolicy, LabelThresholds, Policy
 from moderation.textcheck import TermLists, TermMatch
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 :class:`NudeNetDetector` wraps nudenet's bundled ``320n.onnx`` (a YOLO-style body-part detector)
 and runs it offline on the CPU through onnxruntime. nudenet's wheel carries an AGPL-3.0 licence
-file (see platform-facts.md), so it is imported only here, lazily, and nothing else in the
+file (see docs/reference/platform-facts.md), so it is imported only here, lazily, and nothing else in the
 factory depends on it: another :class:`FrameDetector` can take its place.
 """
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import yaml
 
 from common.errors import ModerationError
+from common.verdicts import AUTOMATIC, Verdict
 from moderation.textcheck import TermLists, TermMatch
 
 POLICY_PATH = Path(__file__).parent / "policy.yaml"
-DECISIONS = ("allow", "review", "block")
+DECISIONS = tuple(str(v) for v in AUTOMATIC)  # allow, review, block: least to most severe
 _RANK = {name: rank for rank, name in enumerate(DECISIONS)}
 # Fields of a shot or a clip whose text is checked.
 TEXT_FIELDS = ("prompt", "negative_prompt", "caption", "text")
@@ -48,15 +49,15 @@ class Decision:
 
     @property
     def allowed(self) -> bool:
-        return self.decision == "allow"
+        return self.decision == Verdict.ALLOW
 
     @property
     def blocked(self) -> bool:
-        return self.decision == "block"
+        return self.decision == Verdict.BLOCK
 
     @property
     def needs_review(self) -> bool:
-        return self.decision == "review"
+        return self.decision == Verdict.REVIEW
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from common.errors import ModerationError
+from media.locales import language
 from moderation.normalize import is_cjk, normalize
 
 TERMS_DIR = Path(__file__).parent / "terms"
@@ -62,11 +63,6 @@ class TermMatch:
     @property
     def severity(self) -> str:
         return self.term.severity
-
-
-def base_locale(locale: str) -> str:
-    """``"zh-Hant-TW"`` -> ``"zh"``, ``"pt_BR"`` -> ``"pt"``."""
-    return locale.replace("_", "-").split("-")[0].lower()
 
 
 def _is_word_char(ch: str) -> bool:
@@ -117,9 +113,9 @@ class TermLists:
 
     def locales_for(self, locale: str | None) -> frozenset[str]:
         """The lists a text in ``locale`` is checked against (all lists when unknown or None)."""
-        if locale is None or base_locale(locale) not in self.locales:
+        if locale is None or language(locale) not in self.locales:
             return self.locales
-        return frozenset({base_locale(locale)}) | (ALWAYS_LOCALES & self.locales)
+        return frozenset({language(locale)}) | (ALWAYS_LOCALES & self.locales)
 
     def match(self, text: str, locale: str | None = None) -> list[TermMatch]:
         """Listed terms in ``text`` (allow phrases already applied), in text order."""
@@ -183,7 +179,7 @@ def _parse_list(path: Path, raw: bytes) -> list[Term]:
     if not isinstance(doc, dict):
         raise ModerationError(f"{path}: expected a mapping with 'locale', 'terms' and 'allow'")
     locale = str(doc.get("locale") or path.stem)
-    if base_locale(locale) != locale:
+    if language(locale) != locale:
         raise ModerationError(f"{path}: locale {locale!r} must be a base language code "
                               f"such as 'en' or 'zh' (regional variants share it)")
     categories = doc.get("terms") or {}
