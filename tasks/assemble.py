@@ -11,7 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from common.errors import MediaError
-from tasks.video import FrameWriter, probe, read_frames
+from media.video import FrameWriter, probe, read_frames
 
 
 @dataclass(frozen=True)

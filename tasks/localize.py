@@ -1,4 +1,4 @@
-"""Finishing one locale's clip from the master: subtitles, labels, watermark, provenance.
+"""Localizing: one locale's clip from the master (subtitles, labels, watermark, provenance).
 
     master (lossless) -> burn subtitles (libass) -> logo + AI label + invisible watermark
       -> soft subtitle track + AI-content metadata (stream copy) -> C2PA signature (last)
@@ -17,9 +17,9 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from media.video import probe
 from tasks.assemble import ShotTiming
 from tasks.script import Shot
-from tasks.video import probe
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,26 @@ def content_id_for(run_id: str, locale: str) -> str:
     return hashlib.sha256(f"content-factory:{run_id}:{locale}".encode()).hexdigest()
 
 
-def finish_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
+def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
                 run_id: str, branding: Branding, work_dir: Path,
                 created_at: datetime | None = None) -> ClipFiles:
     """Produce the deliverable MP4 (and sidecars) for ``locale`` from the master render."""
-    from tasks.subtitles import (ShotCaptions, SubtitleStyle, build_cues, burn_subtitles,
-                                 default_fonts_dir, mux_soft_subtitles, write_sidecars)
-    from tasks.watermark import (AiContentLabel, apply_marks, payload_from_content_id,
-                                 sign_c2pa, write_ai_metadata)
+    from media.fonts import default_fonts_dir
+    from tasks.subtitles import (
+        ShotCaptions,
+        SubtitleStyle,
+        build_cues,
+        burn_subtitles,
+        mux_soft_subtitles,
+        write_sidecars,
+    )
+    from tasks.watermark import (
+        AiContentLabel,
+        apply_marks,
+        payload_from_content_id,
+        sign_c2pa,
+        write_ai_metadata,
+    )
 
     work_dir.mkdir(parents=True, exist_ok=True)
     fonts_dir = branding.fonts_dir or default_fonts_dir()
@@ -80,8 +92,8 @@ def finish_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, l
     burned = work_dir / f"burned.{locale}.mp4"
     if captioned:
         cues = build_cues(captioned, locale=locale)
-        style = SubtitleStyle.from_brand(primary=branding.primary, secondary=branding.text,
-                                         frame_height=info.height)
+        style = SubtitleStyle.from_brand(primary=branding.primary, text=branding.text,
+                                         frame_height=info.height, frame_width=info.width)
         sidecars = write_sidecars(cues, locale=locale, out_stem=stem, style=style,
                                   frame_size=info.size)
         burn_subtitles(master, sidecars["ass"], burned, fonts_dir=fonts_dir)
@@ -117,8 +129,8 @@ def finish_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, l
                      payload_hex=payload.hex(), signed=signed)
 
 
-@task(name="finish-clip", cache_policy=NO_CACHE)
-def finish_clip_task(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
-                     run_id: str, branding: Branding, work_dir: Path) -> ClipFiles:
-    return finish_clip(master, shots, timings, locale=locale, run_id=run_id, branding=branding,
-                       work_dir=work_dir)
+@task(name="localize-clip", cache_policy=NO_CACHE)
+def localize_clip_task(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
+                       locale: str, run_id: str, branding: Branding, work_dir: Path) -> ClipFiles:
+    return localize_clip(master, shots, timings, locale=locale, run_id=run_id,
+                         branding=branding, work_dir=work_dir)

@@ -52,9 +52,7 @@ def request_for(shot: Shot, spec: CampaignSpec) -> RenderRequest:
     return RenderRequest(
         prompt=shot.prompt, negative_prompt=shot.negative_prompt, seed=shot.seed,
         width=spec.output.width, height=spec.output.height, frames=shot.frames,
-        fps=spec.output.fps, steps=spec.model.steps, guidance_high=spec.model.guidance_high,
-        guidance_low=spec.model.guidance_low, shift=spec.model.shift,
-        sampler=spec.model.sampler,
+        fps=spec.output.fps, sampling=spec.model.sampling(),
         # A template shot looks the same in every campaign: its board shows the template's name,
         # never a campaign's own title, so its render key is shared.
         title=f"Template: {shot.template}" if shot.template else shot.title,
@@ -68,8 +66,7 @@ def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
     """Record the campaign, open (or reopen) the run, and key every shot's render."""
     run_id = run_id or new_run_id(campaign.id)
     requests = {s.id: request_for(s, campaign.spec) for s in campaign.shots}
-    keys = {sid: render_key(r, backend.fingerprint(), backend.name)
-            for sid, r in requests.items()}
+    keys = {sid: render_key(backend, r) for sid, r in requests.items()}
     stored = {"spec": campaign.spec.model_dump(mode="json"), "script": campaign.script,
               "source": campaign.source}
     with db.session() as s:
@@ -105,7 +102,7 @@ def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> 
             if recorded.get(shot.id) != (shot.prompt, shot.seed, shot.frames):
                 raise SpecError(f"shot {shot.id!r} differs from run {run_id} (prompt, seed or "
                                 "length changed): render it with `content-factory run` instead",
-                                file=spec_path, line=shot.line, field="shot")
+                                file=spec_path, line=shot.line, field=f"shots.{shot.id}")
         return dataclasses.replace(campaign, kind=kind)
     spec = CampaignSpec.model_validate(stored["spec"])
     source = stored.get("source", "")
@@ -115,7 +112,26 @@ def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> 
                     script=stored.get("script", ""))
 
 
+def check_captions(campaign: Campaign, locales: list[str]) -> None:
+    """Every captioned shot has captions for every one of ``locales`` (SpecError otherwise)."""
+    for shot in campaign.shots:
+        missing = [loc for loc in locales if shot.captions and loc not in shot.captions]
+        if missing:
+            raise SpecError(f"shot {shot.id!r} has no caption for locale {missing[0]!r}: add "
+                            f"'[{missing[0]}] ...' lines to it and pass the updated spec",
+                            file=campaign.source, line=shot.line,
+                            field=f"shots.{shot.id}.caption[{missing[0]}]")
+
+
 @task(name="plan-run", cache_policy=NO_CACHE)
 def plan_run_task(db: Database, campaign: Campaign, backend: RenderBackend, run_id: str | None,
                   flow_run_id: str | None) -> RunPlan:
     return plan_run(db, campaign, backend, run_id=run_id, flow_run_id=flow_run_id)
+
+
+@task(name="campaign-of-run", cache_policy=NO_CACHE)
+def campaign_of_run_task(db: Database, run_id: str, spec_path: str | None,
+                         locales: list[str]) -> Campaign:
+    campaign = campaign_of_run(db, run_id, spec_path)
+    check_captions(campaign, locales)
+    return campaign

@@ -1,8 +1,8 @@
-"""Screening a campaign: every text it will show or send to the model, and its rendered frames.
+"""The screening stage: a campaign's texts before any render, its master's frames after, and
+the audit row every decision leaves.
 
-Thin campaign-level wrappers over ``tasks.moderate``: the prompts, negative prompts and the
-captions of every locale go through the term lists before any render is asked for; the master
-render's frames go through the frame detector before any clip is made from it.
+The checks themselves are in :mod:`moderation.checks`; what happens on ``review`` or ``block``
+(pause for a person, stop the run) is the gate in ``flows.review``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from moderation import Decision, FrameDetector, Policy
-from tasks.moderate import TextItem, moderate_clip_frames, moderate_texts
+from moderation.checks import TextItem, moderate_clip_frames, moderate_texts
+from storage.db import Database
+from storage.records import record_decision
 from tasks.script import Campaign
 
 
 def campaign_texts(campaign: Campaign) -> list[TextItem]:
+    """Every text the campaign sends to the model or shows: prompts, negatives, captions."""
     items: list[TextItem] = []
     for shot in campaign.shots:
         items.append(TextItem(shot.id, "prompt", None, shot.prompt))
@@ -28,12 +31,27 @@ def campaign_texts(campaign: Campaign) -> list[TextItem]:
     return items
 
 
-@task(name="moderate-text", cache_policy=NO_CACHE)
-def moderate_text_task(campaign: Campaign, policy: Policy) -> Decision:
+def record(db: Database, decision: Decision, *, subject_kind: str, subject_id: str,
+           run_id: str | None = None, flow_run_id: str | None = None,
+           reviewer: str | None = None) -> int:
+    """Store ``decision`` as an audit row (reasons, scores, detector and version); its id."""
+    with db.session() as s:
+        row = record_decision(s, subject_kind=subject_kind, subject_id=subject_id,
+                              decision=decision.decision, reasons=decision.reasons,
+                              scores=decision.scores, detector=decision.detector,
+                              detector_version=decision.detector_version, reviewer=reviewer,
+                              run_id=run_id, flow_run_id=flow_run_id)
+        return row.id
+
+
+# No caching: the policy (with its compiled term automaton) and a detector are not inputs to hash.
+
+@task(name="screen-text", cache_policy=NO_CACHE)
+def screen_text_task(campaign: Campaign, policy: Policy) -> Decision:
     return moderate_texts(campaign_texts(campaign), policy)
 
 
-@task(name="moderate-frames", cache_policy=NO_CACHE)
-def moderate_frames_task(path: Path, detector: FrameDetector, policy: Policy,
-                         sample_rate_hz: float = 1.0) -> Decision:
+@task(name="screen-frames", cache_policy=NO_CACHE)
+def screen_frames_task(path: Path, detector: FrameDetector, policy: Policy,
+                       sample_rate_hz: float = 1.0) -> Decision:
     return moderate_clip_frames(path, detector, policy, sample_rate_hz)

@@ -1,4 +1,4 @@
-"""Campaign scripts -> shots, and product records -> campaign scripts.
+"""Campaign scripts -> shots (product records become scripts in :mod:`tasks.product`).
 
 The script is written by people, one block per shot::
 
@@ -18,26 +18,18 @@ Lines starting with a single ``#`` are comments. Every error names the file, lin
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from common.errors import SpecError
-from tasks.spec import (LOCALE, CampaignSpec, check_locales, load_campaign_spec,
-                        load_structured, validation_error)
+from media.locales import is_locale
+from tasks.spec import CampaignSpec, load_campaign_spec
+from tasks.subtitles.cues import seconds_to_read
 
-# Reading speeds (subtitle guidelines, e.g. Netflix timed-text style guides: ~17 cps for Latin
-# at 3 wps, 9 cps Chinese, 4-7 cps Japanese). CJK is read per character, the rest per word.
-CHARS_PER_SECOND = {"zh": 7.0, "ja": 6.0}
-WORDS_PER_SECOND = {"ar": 2.2, "he": 2.2, "fa": 2.2, "ur": 2.2, "ko": 2.5}
-DEFAULT_WPS = 2.7
 PADDING_S = 0.6  # lead-in and lead-out around the captions
 MIN_SHOT_S, MAX_SHOT_S = 1.0, 30.0
 KEYS = ("duration", "camera", "visual", "negative", "seed", "image", "template")
@@ -69,33 +61,20 @@ class Shot:
     line: int = 0          # where the shot starts in the script
 
 
-def frames_for(duration: float, fps: int) -> int:
-    """The nearest frame count of the form 4n+1 (the VAE's 4x temporal compression)."""
-    n = max(1, round((duration * fps - 1) / 4))
+def frames_for(duration: float, fps: int, *, at_least: bool = False) -> int:
+    """A frame count of the form 4n+1 (the VAE's 4x temporal compression) for ``duration``: the
+    nearest one, or with ``at_least`` the first that lasts ``duration`` or longer."""
+    n = (duration * fps - 1) / 4
+    n = max(1, math.ceil(n - 1e-9) if at_least else round(n))
     return 4 * n + 1
 
 
-def language(locale: str) -> str:
-    return locale.split("-")[0].lower()
-
-
-def reading_time(lines: list[str], locale: str) -> float:
-    """Seconds a viewer needs to read ``lines`` in ``locale``."""
-    text = " ".join(lines)
-    lang = language(locale)
-    if lang in CHARS_PER_SECOND:
-        chars = sum(1 for ch in text if not ch.isspace()
-                    and not unicodedata.category(ch).startswith("P"))
-        return chars / CHARS_PER_SECOND[lang]
-    words = len(text.split())
-    return words / WORDS_PER_SECOND.get(lang, DEFAULT_WPS)
-
-
 def caption_duration(captions: dict[str, list[str]]) -> float | None:
-    """The longest locale's reading time plus padding, or None when there are no captions."""
+    """The time the slowest locale needs to read its captions (the subtitle stage's own rule,
+    :func:`tasks.subtitles.cues.seconds_to_read`) plus padding; None without captions."""
     if not captions:
         return None
-    longest = max(reading_time(lines, loc) for loc, lines in captions.items())
+    longest = max(seconds_to_read(lines, loc) for loc, lines in captions.items())
     return min(MAX_SHOT_S, max(MIN_SHOT_S * 2, longest + PADDING_S))
 
 
@@ -150,7 +129,7 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         cap = _CAPTION.match(line)
         if cap:
             loc, caption = cap["locale"].strip(), cap["text"].strip()
-            if not LOCALE.match(loc):
+            if not is_locale(loc):
                 raise SpecError(f"{where}: {loc!r} is not a locale code like 'en' or 'zh-CN'",
                                 file=file, line=ln, field="caption")
             if loc not in spec.locales:
@@ -237,11 +216,13 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         image = str(image_path)
 
     negative = ", ".join(p for p in (spec.model.negative_prompt, get("negative")[1] or "") if p)
-    frames = frames_for(duration, spec.output.fps)
+    # A shot timed from its captions never ends before they are read: round its frames up.
+    frames = frames_for(duration, spec.output.fps, at_least=dur_text is None and bool(captions))
     return Shot(id=shot_id, position=position, title=title, visual=visual, camera=camera,
                 prompt=f"{visual}. Camera: {camera}." if camera != "static" else f"{visual}.",
-                negative_prompt=negative, duration=round(frames / spec.output.fps, 4), frames=frames, seed=seed, captions=captions,
-                image=image, template=template_name, line=lineno)
+                negative_prompt=negative, duration=round(frames / spec.output.fps, 4),
+                frames=frames, seed=seed, captions=captions, image=image,
+                template=template_name, line=lineno)
 
 
 @dataclass(frozen=True)
@@ -271,117 +252,3 @@ def load_campaign(path: str | Path) -> Campaign:
     digest = hashlib.sha256(path.read_bytes() + script_text.encode()).hexdigest()
     return Campaign(spec=spec, shots=shots, source=str(path.resolve()), sha256=digest,
                     script=script_text)
-
-
-# --------------------------------------------------------------------------------------------
-# Product records -> scripts (e-commerce clips)
-
-DEFAULT_PRODUCT_TEMPLATE = Path(__file__).parent / "templates" / "product.script.j2"
-
-
-class Product(BaseModel):
-    """A catalog product record, as a catalog event or a JSON file carries it."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    title: str | dict[str, str]
-    price: float = Field(ge=0)
-    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
-    image: str | None = None
-    locales: list[str] = Field(min_length=1)
-    description: str | dict[str, str] | None = None
-    brand: dict[str, Any] | None = None
-
-    _locales = field_validator("locales")(check_locales)
-
-    def localized(self, value: str | dict[str, str] | None, locale: str) -> str:
-        if value is None or isinstance(value, str):
-            return value or ""
-        for key in (locale, language(locale), "en"):
-            if key in value:
-                return value[key]
-        return next(iter(value.values()))
-
-
-def load_product(data: dict, source: str = "<product>", lines: dict | None = None) -> Product:
-    """Validate a product record; errors name the source and the field."""
-    if not isinstance(data, dict):
-        raise SpecError("a product record must be a mapping with sku, title, price, locales",
-                        file=source)
-    try:
-        product = Product.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, file=source, lines=lines or {}, model="product") from None
-    if isinstance(product.title, dict):
-        missing = [loc for loc in product.locales
-                   if loc not in product.title and language(loc) not in product.title]
-        if missing:
-            raise SpecError(f"no title for locale(s) {', '.join(missing)}", file=source,
-                            field="title")
-    return product
-
-
-def load_product_file(path: str | Path) -> Product:
-    path = Path(path)
-    data, lines = load_structured(path)
-    return load_product(data, str(path), lines)
-
-
-def format_price(price: float, currency: str, locale: str) -> str:
-    symbols = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "¥", "SAR": "ر.س",
-               "AED": "د.إ"}
-    amount = f"{price:,.0f}" if currency in ("JPY",) else f"{price:,.2f}"
-    symbol = symbols.get(currency, currency + " ")
-    if language(locale) in ("ar", "fr", "de", "es"):
-        return f"{amount} {symbol}"
-    return f"{symbol}{amount}"
-
-
-def product_campaign_yaml(product: Product, *, template: Path | None = None,
-                          image_dir: Path | None = None) -> str:
-    """Render the product template (Jinja2) into a campaign spec with an inline script."""
-    template = template or DEFAULT_PRODUCT_TEMPLATE
-    if not template.is_file():
-        raise SpecError("no such product template", file=str(template))
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
-                             keep_trailing_newline=True)
-    env.filters["yaml_str"] = _yaml_str
-    try:
-        tpl = env.from_string(template.read_text(encoding="utf-8"))
-        image = product.image
-        if image and image_dir and not Path(image).is_absolute():
-            image = str((image_dir / image).resolve())
-        return tpl.render(
-            product=product, sku=product.sku, locales=product.locales, image=image,
-            brand=product.brand or {"name": "content-factory"},
-            titles={loc: _one_line(product.localized(product.title, loc))
-                    for loc in product.locales},
-            descriptions={loc: _one_line(product.localized(product.description, loc))
-                          for loc in product.locales},
-            prices={loc: format_price(product.price, product.currency, loc)
-                    for loc in product.locales},
-        )
-    except jinja2.TemplateError as exc:
-        raise SpecError(f"product template failed: {exc}", file=str(template),
-                        line=getattr(exc, "lineno", None)) from None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _yaml_str(text: str) -> str:
-    import json as _json
-    return _json.dumps(text, ensure_ascii=False)
-
-
-def load_product_campaign(product: Product, work_dir: Path, *, template: Path | None = None,
-                          image_dir: Path | None = None) -> Campaign:
-    """Write the product's campaign spec into ``work_dir`` and load it like any campaign."""
-    text = product_campaign_yaml(product, template=template, image_dir=image_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    spec_path = work_dir / f"product-{product.sku}.yaml"
-    spec_path.write_text(text, encoding="utf-8")
-    campaign = load_campaign(spec_path)
-    return dataclasses.replace(campaign, kind="product")

@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from common.errors import SpecError
+from common.errors import ConfigError, SpecError, field_path
+from media.colors import parse_hex_color
+from media.locales import is_locale
+from model.config import SAMPLERS
 
-HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
-# BCP-47 as used by the factory: language, optional script, optional region ("zh-Hant-TW").
-LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|\d{3}))?$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SIZES = {(1280, 720), (720, 1280), (832, 480), (480, 832), (1280, 704), (704, 1280)}
 
@@ -27,7 +27,7 @@ SIZES = {(1280, 720), (720, 1280), (832, 480), (480, 832), (1280, 704), (704, 12
 def check_locales(v: list[str]) -> list[str]:
     """Validator for a list of locale codes: each one well-formed, none twice."""
     for loc in v:
-        if not LOCALE.match(loc):
+        if not is_locale(loc):
             raise ValueError(f"{loc!r} is not a locale code like 'en', 'zh-CN' or 'ar'")
     if len(set(v)) != len(v):
         raise ValueError("a locale is listed twice")
@@ -46,9 +46,11 @@ class BrandColors(_Strict):
     @field_validator("primary", "secondary", "text")
     @classmethod
     def _hex(cls, v: str) -> str:
-        if not HEX_COLOR.match(v):
-            raise ValueError(f"{v!r} is not a colour like '#1F2937'")
-        return v.upper()
+        try:
+            r, g, b = parse_hex_color(v)
+        except ConfigError:
+            raise ValueError(f"{v!r} is not a colour like '#1F2937'") from None
+        return f"#{r:02X}{g:02X}{b:02X}"
 
 
 class Brand(_Strict):
@@ -76,13 +78,29 @@ class OutputSpec(_Strict):
 
 
 class ModelSpec(_Strict):
+    """Seed, negative prompt and sampling. A sampling field left out is the model preset's own
+    default (``model.config.SamplingSettings``; t2v-a14b: 40 steps, shift 12, guidance 4.0/3.0)."""
+
     seed: int = Field(0, ge=0, lt=2**31)
-    steps: int = Field(40, ge=1, le=200)
-    guidance_high: float = Field(4.0, ge=0, le=20)  # Wan2.2 T2V-A14B defaults
-    guidance_low: float = Field(3.0, ge=0, le=20)
-    shift: float = Field(12.0, gt=0, le=50)
-    sampler: str = Field("unipc", pattern="^(unipc|euler)$")
+    steps: int | None = Field(None, ge=1, le=200)
+    guidance_high: float | None = Field(None, ge=0, le=20)
+    guidance_low: float | None = Field(None, ge=0, le=20)
+    shift: float | None = Field(None, gt=0, le=50)
+    sampler: str | None = None
     negative_prompt: str = ""
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler(cls, v: str | None) -> str | None:
+        if v is not None and v not in SAMPLERS:
+            raise ValueError(f"{v!r}: choose one of {', '.join(SAMPLERS)}")
+        return v
+
+    def sampling(self) -> dict:
+        """The sampling settings this spec sets (the rest stay the preset's)."""
+        values = {"steps": self.steps, "guidance_high": self.guidance_high,
+                  "guidance_low": self.guidance_low, "shift": self.shift, "sampler": self.sampler}
+        return {k: v for k, v in values.items() if v is not None}
 
 
 class PublishSpec(_Strict):
@@ -194,7 +212,7 @@ def validation_error(exc: ValidationError, *, file: str, lines: dict[tuple, int]
                      model: str) -> SpecError:
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if p != "__root__")
-    field = ".".join(str(p) for p in loc) or model
+    field = field_path(loc) or model
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling)"

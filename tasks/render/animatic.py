@@ -17,14 +17,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from tasks.render import ProgressFn, RenderRequest
+from common.errors import ConfigError
+from media.colors import parse_hex_color
+from media.fonts import font_candidates, pick_font
+from tasks.render.request import ProgressFn, RenderRequest, image_digest
 
 VERSION = "animatic-1"
-# Latin text on the board; CJK/Arabic visual descriptions fall back to the CJK font if present.
-FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-)
 OVERSCAN = 1.18  # the board is drawn larger than the frame so the camera can move over it
 
 
@@ -50,35 +48,37 @@ def _camera_path(camera: str, t: float) -> tuple[float, float, float]:
     return zoom, dx, dy
 
 
-def _hex(color: str) -> tuple[int, int, int]:
-    color = color.lstrip("#")
-    return tuple(int(color[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
-
-
 class AnimaticBackend:
     """Storyboard renderer. ``fonts`` are tried in order for the board text."""
 
     name = "animatic"
 
-    def __init__(self, *, fonts: tuple[str | Path, ...] = FONT_CANDIDATES) -> None:
-        self.fonts = tuple(Path(f) for f in fonts if Path(f).is_file())
+    def __init__(self, *, fonts_dir: Path | None = None) -> None:
+        self.fonts = font_candidates(fonts_dir)
 
     def fingerprint(self) -> str:
         fonts = ",".join(f.name for f in self.fonts)
         return hashlib.sha256(f"{VERSION}|{fonts}".encode()).hexdigest()[:16]
 
+    def key_fields(self, request: RenderRequest) -> dict:
+        """What the storyboard draws: prompt, title, camera move, product image (by its bytes),
+        brand colours, seed, size and length. Sampling settings do not change a drawing."""
+        return {"prompt": request.prompt, "title": request.title, "camera": request.camera,
+                "image": image_digest(request.image), "brand_colors": list(request.brand_colors),
+                "seed": request.seed, "width": request.width, "height": request.height,
+                "frames": request.frames, "fps": request.fps}
+
     def _font(self, size: int, text: str) -> ImageFont.ImageFont:
-        needs_wide = any(ord(ch) > 0x2E80 for ch in text)
-        for path in self.fonts:
-            if needs_wide and "dejavu" in path.name.lower() and len(self.fonts) > 1:
-                continue
-            return ImageFont.truetype(str(path), size)
-        return ImageFont.load_default(size=size)
+        try:
+            return pick_font(text, size, candidates=self.fonts)
+        except ConfigError:  # a storyboard still draws what it can
+            return ImageFont.load_default(size=size)
 
     def board(self, request: RenderRequest) -> np.ndarray:
         """The storyboard card the camera moves over: ``uint8 [H*overscan, W*overscan, 3]``."""
         w, h = int(request.width * OVERSCAN) // 2 * 2, int(request.height * OVERSCAN) // 2 * 2
-        colors = [_hex(c) for c in request.brand_colors] or [(31, 41, 55), (245, 158, 11)]
+        colors = [parse_hex_color(c) for c in request.brand_colors] \
+            or [(31, 41, 55), (245, 158, 11)]
         top, bottom = np.array(colors[0], float), np.array(colors[-1], float) * 0.35 \
             + np.array(colors[0], float) * 0.65
         ramp = np.linspace(0, 1, h)[:, None, None]

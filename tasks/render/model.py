@@ -1,29 +1,22 @@
-"""The ``model`` render backend: the Wan2.2-style MoE text-to-video pipeline behind RenderBackend.
+"""The ``model`` render backend: the Wan2.2 MoE text-to-video pipeline behind RenderBackend.
 
-The pipeline is loaded once per process and kept in a module-level cache keyed by its settings
-(preset, weights folder, device, dtype, offload, compile), so a worker that renders many shots
-loads its weights once.
+The pipeline is the process's shared one (:func:`model.pipeline.shared_pipeline`), so a worker
+that renders many shots loads its weights once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from common.errors import RenderError
-from tasks.render import ProgressFn, RenderRequest
-
-log = logging.getLogger(__name__)
-
-_PIPELINES: dict[tuple, object] = {}
-_LOCK = threading.Lock()
+from tasks.render.request import ProgressFn, RenderRequest
 
 
 def model_available(weights_dir: Path | None) -> bool:
@@ -31,34 +24,13 @@ def model_available(weights_dir: Path | None) -> bool:
     if weights_dir is None:
         return False
     weights_dir = Path(weights_dir)
-    has_layout = (weights_dir / "transformer").is_dir() or (weights_dir / "high_noise_model").is_dir()
+    has_layout = (weights_dir / "transformer").is_dir() \
+        or (weights_dir / "high_noise_model").is_dir()
     if not has_layout:
         return False
     import torch
 
     return torch.cuda.is_available()
-
-
-def _load_pipeline(preset: str, weights_dir: Path | None, device: str, dtype: str, offload: bool,
-                   compile: bool):
-    """The process-wide pipeline for these settings (loaded on first use)."""
-    from model.config import get_preset
-    from model.pipeline import RuntimeSettings, WanT2VPipeline
-
-    key = (preset, str(weights_dir) if weights_dir else None, device, dtype, offload, compile)
-    with _LOCK:
-        if key not in _PIPELINES:
-            config = get_preset(preset)
-            settings = RuntimeSettings(device=device, dtype=dtype, offload=offload, compile=compile)
-            if weights_dir is not None:
-                pipeline = WanT2VPipeline.load(config, Path(weights_dir), settings)
-            elif config.random_init_seed is not None:
-                pipeline = WanT2VPipeline.random(config, settings, seed=config.random_init_seed)
-            else:
-                raise RenderError(f"preset {preset!r} needs a weights folder: pass weights_dir "
-                                  "(--weights DIR) pointing at the downloaded model")
-            _PIPELINES[key] = pipeline
-        return _PIPELINES[key]
 
 
 class ModelBackend:
@@ -90,17 +62,32 @@ class ModelBackend:
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=list).encode()
         return hashlib.sha256(blob).hexdigest()
 
+    def sampling(self, request: RenderRequest):
+        """The request's sampling settings, the preset's defaults filled in."""
+        return self.preset.sampling.override(**request.sampling)
+
+    def key_fields(self, request: RenderRequest) -> dict[str, Any]:
+        """What decides the model's pixels: the prompts, seed, size, length and sampling.
+
+        Titles, camera notes (already in the prompt), brand colours and image paths are not
+        read by a text-to-video model, so they stay out of the key.
+        """
+        return {"prompt": request.prompt, "negative_prompt": request.negative_prompt,
+                "seed": request.seed, "width": request.width, "height": request.height,
+                "frames": request.frames, "fps": request.fps,
+                "sampling": asdict(self.sampling(request))}
+
     def render(self, request: RenderRequest, *, on_progress: ProgressFn | None = None
                ) -> Iterator[np.ndarray]:
         """Yield ``request.frames`` uint8 [height, width, 3] frames."""
-        from model.pipeline import GenerateRequest, check_request
+        from model.pipeline import GenerateRequest, RuntimeSettings, check_request, shared_pipeline
 
         check_request(request.width, request.height, request.frames)
-        pipeline = _load_pipeline(self.preset.name, self.weights_dir, self.device, self.dtype,
-                                  self.offload, self.compile)
+        settings = RuntimeSettings(device=self.device, dtype=self.dtype, offload=self.offload,
+                                   compile=self.compile)
+        pipeline = shared_pipeline(self.preset.name, self.weights_dir, settings)
         generate = GenerateRequest(
             prompt=request.prompt, negative_prompt=request.negative_prompt, seed=request.seed,
             width=request.width, height=request.height, frames=request.frames,
-            steps=request.steps, guidance_high=request.guidance_high,
-            guidance_low=request.guidance_low, shift=request.shift, sampler=request.sampler)
+            sampling=self.sampling(request))
         yield from pipeline.generate(generate, on_progress=on_progress)

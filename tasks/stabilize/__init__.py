@@ -10,38 +10,25 @@ The public surface, usable with plain numpy frames and no Prefect::
     deflicker(frames)                     # flicker, streaming
     interpolate_fps(frames, 16, 24)       # frame rate, streaming
 
-``stabilize_task`` (the Prefect task) is built on first use, so importing this package does not
-import Prefect.
+Importing this package does not import Prefect: the flows wrap it in ``tasks.master``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from tasks.stabilize.analysis import ClipAnalysis, analyse_clip, analyse_frames
 from tasks.stabilize.flicker import FlickerOptions, FlickerPlan, deflicker, plan_deflicker
 from tasks.stabilize.interpolate import InterpolateOptions, interpolate_fps, output_frame_count
-from tasks.stabilize.metrics import (ClipMetrics, clip_metrics, measure_clip, stability_score)
+from tasks.stabilize.metrics import ClipMetrics, clip_metrics, measure_clip, stability_score
 from tasks.stabilize.motion import Motion, MotionOptions, track_motion
 from tasks.stabilize.shake import ShakeOptions, ShakePlan, plan_shake, stabilize_frames
 from tasks.stabilize.stage import ClipFrames, StabilizeOptions, StabilizeReport, stabilize_clip
-
-if TYPE_CHECKING:
-    from tasks.stabilize.flow_tasks import stabilize_task
 
 __all__ = [
     "ClipAnalysis", "ClipFrames", "ClipMetrics", "FlickerOptions", "FlickerPlan",
     "InterpolateOptions", "Motion", "MotionOptions", "ShakeOptions", "ShakePlan",
     "StabilizeOptions", "StabilizeReport", "analyse_clip", "analyse_frames", "clip_metrics",
     "deflicker", "interpolate_fps", "measure_clip", "output_frame_count", "plan_deflicker",
-    "plan_shake", "stability_score", "stabilize_clip", "stabilize_frames", "stabilize_task",
+    "plan_shake", "stability_score", "stabilize_clip", "stabilize_frames",
     "track_motion",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    # Prefect takes a second or two to import; only the flows need the task.
-    if name == "stabilize_task":
-        from tasks.stabilize.flow_tasks import stabilize_task
-        return stabilize_task
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,7 @@
 Everything the stage decides (how much shake, how much flicker, where the shots are) and every
 "before" metric comes from this pass. It reads the clip scaled down to the analysis width by
 ffmpeg itself (``scale=...:flags=area``), which is ~1.7 ms per 720p frame cheaper than decoding
-full RGB frames through ``tasks.video.read_frames`` and resizing them in Python. Memory: two
+full RGB frames through ``media.video.read_frames`` and resizing them in Python. Memory: two
 small frames plus a handful of numbers per frame.
 """
 
@@ -23,9 +23,17 @@ import imageio_ffmpeg
 import numpy as np
 
 from common.errors import ConfigError, MediaError
-from tasks.stabilize.motion import (Motion, MotionOptions, MotionTracker, align, analysis_size,
-                                    camera_path, inner, segments)
-from tasks.video import VideoInfo, probe
+from media.video import VideoInfo, probe
+from tasks.stabilize.motion import (
+    Motion,
+    MotionOptions,
+    MotionTracker,
+    align,
+    analysis_size,
+    camera_path,
+    inner,
+    segments,
+)
 
 PSNR_CAP_DB = 100.0  # identical frames have infinite PSNR; JSON has no infinity
 
@@ -179,7 +187,7 @@ def read_analysis_frames(path: str | os.PathLike, size: tuple[int, int]) -> Iter
 def analyse_clip(path: str | os.PathLike, options: MotionOptions = MotionOptions(), *,
                  info: VideoInfo | None = None) -> ClipAnalysis:
     """Analyse a video file in one streaming pass over its scaled-down frames (``info``: its
-    :func:`tasks.video.probe`, if already known)."""
+    :func:`media.video.probe`, if already known)."""
     info = info or probe(path)
     size = analysis_size(info.width, info.height, options.analysis_width)
     return analyse_frames(prefetch(read_analysis_frames(path, size)), options,

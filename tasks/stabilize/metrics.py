@@ -33,10 +33,10 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from media.video import probe
 from tasks.stabilize.analysis import ClipAnalysis, analyse_clip, read_analysis_frames
 from tasks.stabilize.motion import MotionOptions, analysis_size
 from tasks.stabilize.smoothing import smooth_gaussian, smooth_median
-from tasks.video import probe
 
 LOW_BINS = 5            # Liu et al. 2013: the 2nd to 6th FFT components
 JITTER_RADIUS = 15      # frames; the smoothing the stage itself uses by default

@@ -4,7 +4,7 @@ The measurement is the one every other part of the stage builds on: corners on t
 frame (Shi-Tomasi), tracked into the current frame with pyramidal Lucas-Kanade, and a robust
 similarity transform (RANSAC) fitted to the tracks. It runs on a copy of the frame scaled down
 to ``analysis_width`` pixels (1/4 of 720p by default) because the full-size estimate is what
-made OpenCV slower than vid.stab (platform-facts.md: ~54 fps at 720p); the transform is fitted
+made OpenCV slower than vid.stab (docs/reference/platform-facts.md: ~54 fps at 720p); the transform is fitted
 in full-size pixel coordinates, so the small copy costs sub-pixel accuracy only.
 
 Motion is expressed about the frame centre: ``dx, dy`` move the centre, ``da`` rotates about it

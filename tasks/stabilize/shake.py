@@ -3,7 +3,7 @@
 Two passes over the frames. The first measures the motion between consecutive frames
 (:mod:`tasks.stabilize.motion`) and integrates it into a camera path; the path is smoothed
 shot by shot with vid.stab's Gaussian (``radius`` frames either side), and frame ``i`` is
-corrected by ``smoothed[i] - raw[i]`` (platform-facts.md). One zoom for the whole clip is then
+corrected by ``smoothed[i] - raw[i]`` (docs/reference/platform-facts.md). One zoom for the whole clip is then
 the least that keeps every corrected frame's borders out of view; a zoom that changed over time
 would breathe. The second pass warps each frame with one ``cv2.warpAffine``.
 

@@ -8,7 +8,7 @@ ahead, and streams each through level correction (a lookup table), the shake war
 ``cv2.warpAffine``) and, when the frame rate changes, flow interpolation, into the encoder.
 A clip that only shakes stays in yuv420p through pass 2 (:mod:`tasks.stabilize.yuv`), which
 saves two colour conversions and half of every copy; otherwise frames are RGB, through
-``tasks.video``'s reader and writer. Memory is bounded by the prefetch depths and two frames
+``media.video``'s reader and writer. Memory is bounded by the prefetch depths and two frames
 for interpolation, whatever the clip's length; what grows with length is a few numbers per
 frame (the camera path).
 
@@ -30,14 +30,23 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import ConfigError, MediaError
+from media.video import (
+    DEFAULT_CRF,
+    DEFAULT_PRESET,
+    FrameWriter,
+    VideoInfo,
+    ffmpeg_exe,
+    probe,
+    read_frames,
+    read_tags,
+    run_ffmpeg,
+)
 from tasks.stabilize.analysis import ClipAnalysis, analyse_clip, prefetch
 from tasks.stabilize.flicker import FlickerOptions, FlickerPlan, apply_table, plan_deflicker
 from tasks.stabilize.interpolate import InterpolateOptions, interpolate_fps
 from tasks.stabilize.metrics import ClipMetrics, clip_metrics, describe
 from tasks.stabilize.shake import ShakeOptions, ShakePlan, plan_shake, warp_frame
 from tasks.stabilize.yuv import warp_i420
-from tasks.video import (DEFAULT_CRF, DEFAULT_PRESET, FrameWriter, VideoInfo, ffmpeg_exe, probe,
-                         read_frames, read_tags, run_ffmpeg)
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ When a clip only needs its shake removed (no flicker gains per RGB channel, no i
 converting every frame to RGB and back buys nothing. Kept in yuv420p, a 720p frame is 1.4 MB
 instead of 2.8 MB through each pipe, ffmpeg skips two colour conversions, and the warp handles
 1.5 bytes per pixel instead of 3 (the two chroma planes at half size). Decoding and encoding
-go through ``tasks.video`` with ``pix_fmt="yuv420p"``; this module holds only the warp.
+go through ``media.video`` with ``pix_fmt="yuv420p"``; this module holds only the warp.
 
 A frame here is a flat ``uint8 [W * H * 3 / 2]`` array in I420 layout: Y (H x W), then U and V
 (H/2 x W/2 each).

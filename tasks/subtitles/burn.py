@@ -16,24 +16,20 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.errors import ConfigError, MediaError
+from common.errors import ConfigError, MediaError, MissingGlyphsError
+from media.fonts import fontconfig_file
+from media.locales import iso639_2, rules_for, split_locale
+from media.video import DEFAULT_CRF, DEFAULT_PRESET, ffmpeg_exe
 from tasks.subtitles.files import read_srt, srt_text
-from tasks.subtitles.fonts import fontconfig_file
-from tasks.subtitles.locales import iso639_2, rules_for, split_locale
-from tasks.video import DEFAULT_CRF, DEFAULT_PRESET, ffmpeg_exe
 
 
 @dataclass(frozen=True)
 class BurnOptions:
-    """Encoder settings for the burned-in clip (same defaults as tasks.video.FrameWriter)."""
+    """Encoder settings for the burned-in clip (same defaults as media.video.FrameWriter)."""
 
     crf: int = DEFAULT_CRF
     preset: str = DEFAULT_PRESET
     require_glyphs: bool = True  # a caption character no font can draw is an error, not a tofu box
-
-
-class MissingGlyphsError(MediaError):
-    """Raised when no font in the font folder can draw some caption characters."""
 
 
 _NO_FALLBACK = re.compile(r"failed to find any fallback with glyph 0x([0-9A-Fa-f]+)")
@@ -67,10 +63,11 @@ def burn_subtitles(src: Path, ass_path: Path, dst: Path, *, fonts_dir: Path,
                    options: BurnOptions = BurnOptions()) -> Path:
     """Draw the cues of ``ass_path`` into the picture of ``src``; write H.264 MP4 ``dst``.
 
-    Audio is copied. Fonts come only from ``fonts_dir`` (see :mod:`tasks.subtitles.fonts`).
+    Audio is copied. Fonts come only from ``fonts_dir`` (see :mod:`media.fonts`).
     Raises MissingGlyphsError naming the characters when no font there covers them.
     """
-    src, ass_path, dst = _check_input(src, "burn-in video"), _check_input(ass_path, "burn-in cues"), Path(dst).resolve()
+    src, ass_path = _check_input(src, "burn-in video"), _check_input(ass_path, "burn-in cues")
+    dst = Path(dst).resolve()
     conf = fontconfig_file(Path(fonts_dir))
     env = {**os.environ, "FONTCONFIG_FILE": str(conf)}
     env.pop("FONTCONFIG_PATH", None)
@@ -100,7 +97,8 @@ def mux_soft_subtitles(src: Path, dst: Path, tracks: dict[str, Path]) -> Path:
     """Copy ``src`` to ``dst`` with one ``mov_text`` subtitle track per locale.
 
     ``tracks`` maps a locale to an SRT file. Each track is tagged with its ISO 639-2 language
-    (``zh-CN`` -> ``chi``) and named (handler name) with the full locale (``zh-CN`` vs ``zh-TW``). Video and
+    (``zh-CN`` -> ``chi``) and named (handler name) with the full locale (``zh-CN`` vs ``zh-TW``).
+    Video and
     audio are copied, subtitle tracks already in ``src`` are replaced, faststart is set. The SRT
     text is read literally and re-escaped, so tags typed in a cue file stay text.
     """

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from common.errors import SpecError
+from media.locales import LocaleRules, rules_for
 from tasks.subtitles.linebreak import text_width, wrap_caption
-from tasks.subtitles.locales import LocaleRules, rules_for
 from tasks.subtitles.sanitize import clean_caption
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,18 @@ def reading_seconds(lines: Sequence[str], rules: LocaleRules) -> float:
     else:
         chars = sum(text_width(line, rules) for line in lines)
     return chars / rules.chars_per_second
+
+
+def seconds_to_read(lines: Sequence[str], locale: str, *, rules: LocaleRules | None = None
+                    ) -> float:
+    """How long a shot must show ``lines`` for :func:`build_cues` to give every cue its reading
+    time (the minimum on screen, the locale's reading speed, a gap after each): the one rule
+    shot timing and subtitles share."""
+    rules = rules or rules_for(locale)
+    texts = [t for t in (clean_caption(line) for line in lines if isinstance(line, str)) if t]
+    groups = [group for text in texts for group in wrap_caption(text, rules)]
+    return sum(max(rules.min_seconds, reading_seconds(g, rules)) + rules.gap_seconds
+               for g in groups)
 
 
 def _share(needs: list[float], available: float, floor: float) -> list[float]:

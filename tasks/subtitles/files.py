@@ -21,10 +21,15 @@ from pathlib import Path
 import pysubs2
 
 from common.errors import MediaError, SpecError
+from media.locales import rules_for
 from tasks.subtitles.cues import Cue
-from tasks.subtitles.locales import rules_for
 from tasks.subtitles.sanitize import (
-    ass_escape, ass_unescape, srt_escape, srt_unescape, vtt_escape, vtt_unescape,
+    ass_escape,
+    ass_unescape,
+    srt_escape,
+    srt_unescape,
+    vtt_escape,
+    vtt_unescape,
 )
 from tasks.subtitles.style import SubtitleStyle
 
@@ -133,7 +138,8 @@ def write_sidecars(cues: Sequence[Cue], *, locale: str, out_stem: Path, style: S
 
 
 _TIMING = re.compile(r"^\s*(\d+):(\d{2}):(\d{2})[,.](\d{1,3})\s*-->\s*(\d+):(\d{2}):(\d{2})[,.](\d{1,3})")
-_VTT_TIMING = re.compile(r"^\s*(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})\s*-->\s*(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})")
+_VTT_TIMING = re.compile(r"^\s*(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})\s*-->"
+                         r"\s*(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})")
 
 
 def _seconds(h: str | None, m: str, s: str, ms: str) -> float:

@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
 
-from tasks.subtitles.locales import LocaleRules
+from media.locales import LocaleRules
 
 # JIS X 4051 "line start prohibited" (gyoto kinsoku), plus the Chinese and Western equivalents.
 NO_LINE_START = frozenset(

@@ -43,7 +43,8 @@ def clean_caption(text: str) -> str:
             continue
         else:
             out.append(ch)
-    # Only ASCII spaces collapse: a no-break space (French "prix ?") must keep holding words together.
+    # Only ASCII spaces collapse: a no-break space (French "prix ?") must keep holding words
+    # together.
     return re.sub(" {2,}", " ", "".join(out)).strip(" ")
 
 

@@ -10,47 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.errors import ConfigError
-from tasks.subtitles.locales import rules_for
+from media.colors import MIN_TEXT_CONTRAST, contrast_ratio, parse_hex_color
+from media.fonts import font_for_locale
 
 FONT_HEIGHT_RATIO = 0.055   # ~40 px text at 720p: 1/18 of the height, the usual broadcast size
 OUTLINE_RATIO = 0.075       # outline width as a fraction of the font size (3 px at 40 px)
 SHADOW_RATIO = 0.05         # soft drop shadow for legibility on bright backgrounds
 SAFE_MARGIN_V = 0.05        # EBU R 95 graphics-safe, bottom
 SAFE_MARGIN_H = 0.10        # EBU R 95 graphics-safe, each side
-MIN_OUTLINE_CONTRAST = 3.0  # WCAG 2 minimum contrast for large text
-
-# Fonts installed by scripts/install-fonts.sh into the project's font folder.
-LATIN_FONT = "DejaVu Sans"           # Latin, Cyrillic, Greek, Arabic, Hebrew
-CJK_FONT = "WenQuanYi Micro Hei"     # Chinese, Japanese, Korean (and its own Latin)
-
-
-def parse_hex_color(value: str) -> tuple[int, int, int]:
-    """``"#FF5A00"`` or ``"FF5A00"`` -> ``(255, 90, 0)``."""
-    text = value.strip().lstrip("#")
-    if len(text) == 3:
-        text = "".join(c * 2 for c in text)
-    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise ConfigError(f"brand colour {value!r} is not a hex colour such as '#FF5A00'")
-    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
-
-
-def _luminance(rgb: tuple[int, int, int]) -> float:
-    """WCAG 2 relative luminance."""
-    def lin(c: int) -> float:
-        s = c / 255
-        return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
-    r, g, b = (lin(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast_ratio(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
-    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
-
-
-def font_for_locale(locale: str) -> str:
-    """The primary font family for a locale's captions (others fall back through fontconfig)."""
-    return CJK_FONT if rules_for(locale).script in ("cjk", "hangul") else LATIN_FONT
 
 
 @dataclass(frozen=True)
@@ -74,9 +41,9 @@ class SubtitleStyle:
     font: str | None = None
 
     @classmethod
-    def from_brand(cls, *, primary: str, secondary: str, frame_height: int,
+    def from_brand(cls, *, primary: str, text: str, frame_height: int,
                    frame_width: int | None = None, font: str | None = None) -> SubtitleStyle:
-        """Brand style: text in the secondary colour, outlined in the primary one.
+        """Brand style: text in the brand's ``text`` colour, outlined in its ``primary`` one.
 
         The primary colour outlines the text only when it stands out from the text colour
         (contrast >= 3:1, WCAG large text); otherwise the outline is black. For a portrait
@@ -85,16 +52,16 @@ class SubtitleStyle:
         """
         if frame_height <= 0:
             raise ConfigError(f"frame_height must be positive, got {frame_height}")
-        text = parse_hex_color(secondary)
+        text_rgb = parse_hex_color(text)
         accent = parse_hex_color(primary)
-        outline = accent if contrast_ratio(text, accent) >= MIN_OUTLINE_CONTRAST else (0, 0, 0)
+        outline = accent if contrast_ratio(text_rgb, accent) >= MIN_TEXT_CONTRAST else (0, 0, 0)
         basis = frame_height if not frame_width or frame_width >= frame_height \
             else frame_width * 9 / 16
         font_px = max(8, round(basis * FONT_HEIGHT_RATIO))
         return cls(frame_height=frame_height, font_px=font_px,
                    outline_px=max(1.0, round(font_px * OUTLINE_RATIO, 1)),
                    shadow_px=max(1.0, round(font_px * SHADOW_RATIO, 1)),
-                   text_color=text, outline_color=outline,
+                   text_color=text_rgb, outline_color=outline,
                    margin_v_px=round(frame_height * SAFE_MARGIN_V), font=font)
 
     def font_for(self, locale: str) -> str:

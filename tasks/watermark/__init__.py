@@ -2,7 +2,8 @@
 
 Public surface (the flows wire these in this order; signing is always last):
 
-    report = apply_marks(src, dst, payload=payload_from_content_id(content_id), logo=..., label_locale=...)
+    report = apply_marks(src, dst, payload=payload_from_content_id(content_id), logo=...,
+    label_locale=...)
     write_ai_metadata(dst, labelled, AiContentLabel(content_id, producer, model, created_at))
     sign_c2pa(labelled, signed, cert_chain=..., private_key=..., producer=..., content_id=...)
     verify_clip(path) -> {"payload", "found", "bit_confidence", "metadata", "c2pa", ...}
@@ -15,16 +16,35 @@ Public surface (the flows wire these in this order; signing is always last):
 * flow_tasks.py thin Prefect @task wrappers
 """
 
-from tasks.watermark.invisible import (EMBEDDED_BITS, PAYLOAD_BYTES, Detection, WatermarkConfig,
-                                       WatermarkDetector, WatermarkEmbedder, detect_watermark,
-                                       embedded_bits, parse_payload, payload_from_content_id,
-                                       read_watermark)
+from tasks.watermark.invisible import (
+                                       EMBEDDED_BITS,
+                                       PAYLOAD_BYTES,
+                                       Detection,
+                                       WatermarkConfig,
+                                       WatermarkDetector,
+                                       WatermarkEmbedder,
+                                       detect_watermark,
+                                       embedded_bits,
+                                       parse_payload,
+                                       payload_from_content_id,
+                                       read_watermark,
+)
 from tasks.watermark.marks import MarkReport, apply_marks, verify_clip
 from tasks.watermark.metadata import AiContentLabel, read_ai_metadata, write_ai_metadata
-from tasks.watermark.provenance import (C2paStatus, ProvenanceError, make_dev_certificate,
-                                        sign_c2pa, verify_c2pa)
-from tasks.watermark.visible import (LabelPlacement, LogoPlacement, label_for_locale, load_labels,
-                                     render_label)
+from tasks.watermark.provenance import (
+                                       C2paStatus,
+                                       ProvenanceError,
+                                       make_dev_certificate,
+                                       sign_c2pa,
+                                       verify_c2pa,
+)
+from tasks.watermark.visible import (
+                                       LabelPlacement,
+                                       LogoPlacement,
+                                       label_for_locale,
+                                       load_labels,
+                                       render_label,
+)
 
 __all__ = [
     "EMBEDDED_BITS", "PAYLOAD_BYTES", "AiContentLabel", "C2paStatus", "Detection",

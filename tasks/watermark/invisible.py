@@ -12,7 +12,7 @@ re-encoding and resizing, and to the factory's flat grey storyboard frames:
 * The inverse DCT of those chips is one smooth pattern per clip. It is upsampled to the frame
   size once, scaled per pixel by a texture mask (a floor on flat areas, more where the frame is
   busy) and added to R, G and B equally: a pure luma change, so grey frames carry it exactly
-  like colourful ones (``dwtDctSvd`` works in chroma and fails there, platform-facts.md).
+  like colourful ones (``dwtDctSvd`` works in chroma and fails there, docs/reference/platform-facts.md).
 * The detector divides each working plane's high-pass by its local RMS (so titles, labels and
   texture count no more than flat areas), sums the DCT over all frames, correlates each bit's
   coefficients with its chips (a matched filter per frequency ring: received mark amplitude over
@@ -346,7 +346,7 @@ def detect_watermark(frames: Iterable[np.ndarray],
 def read_watermark(path: str | os.PathLike, config: WatermarkConfig = WatermarkConfig(), *,
                    max_frames: int | None = None) -> Detection:
     """Decode a video file and read its mark (every frame, or the first ``max_frames``)."""
-    from tasks.video import read_frames
+    from media.video import read_frames
 
     detector = WatermarkDetector(config)
     for i, frame in enumerate(read_frames(Path(path))):

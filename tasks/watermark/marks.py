@@ -18,9 +18,13 @@ import cv2
 import numpy as np
 
 from common.errors import MediaError
-from tasks.video import DEFAULT_CRF, DEFAULT_PRESET, FrameWriter, probe, read_frames, run_ffmpeg
-from tasks.watermark.invisible import (WatermarkConfig, WatermarkEmbedder, payload_from_content_id,
-                                       read_watermark)
+from media.video import DEFAULT_CRF, DEFAULT_PRESET, FrameWriter, probe, read_frames, run_ffmpeg
+from tasks.watermark.invisible import (
+    WatermarkConfig,
+    WatermarkEmbedder,
+    payload_from_content_id,
+    read_watermark,
+)
 from tasks.watermark.metadata import read_ai_metadata
 from tasks.watermark.provenance import verify_c2pa
 from tasks.watermark.visible import LabelPlacement, LogoPlacement, label_overlay, logo_overlay

@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from common.errors import MediaError
-from tasks.video import read_tags, run_ffmpeg
+from media.video import read_tags, run_ffmpeg
 
 AIGC_TAG = "AIGC"
 
@@ -58,7 +58,7 @@ class AiContentLabel:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def write_ai_metadata(src: Path, dst: Path, label: AiContentLabel) -> Path:
@@ -103,7 +103,7 @@ def read_ai_metadata(path: Path) -> AiContentLabel | None:
     try:
         created = datetime.fromisoformat(created_text.replace("Z", "+00:00"))
     except ValueError:
-        created = datetime.fromtimestamp(0, timezone.utc)
+        created = datetime.fromtimestamp(0, UTC)
     return AiContentLabel(content_id=content_id,
                           producer=record.get("ContentProducer") or tags.get("producer", ""),
                           model=tags.get("ai_model", ""), created_at=_aware(created))

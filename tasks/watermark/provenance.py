@@ -7,7 +7,7 @@ kind of machine-readable marking; the IPTC ``trainedAlgorithmicMedia`` source ty
 standard way to say "made by a generative model".
 
 c2pa-python (0.38) signs offline with ES256. It refuses a self-signed leaf and leaves a 0-byte
-file when signing fails (platform-facts.md), so the output is checked and a failure raised. A
+file when signing fails (docs/reference/platform-facts.md), so the output is checked and a failure raised. A
 certificate chain that works: a P-256 root CA plus a leaf with ``CA:FALSE``,
 ``keyUsage=critical,digitalSignature`` and ``extendedKeyUsage=emailProtection``;
 :func:`make_dev_certificate` makes such a chain for development and tests, never for publishing.
@@ -18,19 +18,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from common.errors import ConfigError, MediaError
+from common.errors import ConfigError, MediaError, ProvenanceError
 
 CONTENT_ASSERTION = "org.content-factory.clip"
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 DEV_CERT_NAME = "content-factory DEVELOPMENT signer - do not publish"  # CN: <= 64 chars
-
-
-class ProvenanceError(MediaError):
-    """Raised when a C2PA manifest cannot be signed (bad certificate or key, unreadable clip)."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +168,7 @@ def make_dev_certificate(directory: Path, *, days: int = 30) -> tuple[Path, Path
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc) - timedelta(minutes=5)
+    now = datetime.now(UTC) - timedelta(minutes=5)
     ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
 
     def name(cn: str) -> x509.Name:

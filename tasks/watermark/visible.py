@@ -16,21 +16,17 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from PIL import Image, ImageDraw, ImageFont, features
+from PIL import Image, ImageDraw, features
 
 from common.errors import ConfigError
+from media.fonts import pick_font
+from media.locales import language
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 CORNERS: tuple[str, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
 MIN_LABEL_SECONDS = 2.0  # China's labelling measures: a label at the start of the video
 
 LABELS_FILE = Path(__file__).with_name("labels.yaml")
-SYSTEM_FONTS = (
-    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
-    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
-)
-FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
 
 @dataclass(frozen=True)
@@ -96,74 +92,11 @@ def label_for_locale(locale: str, labels: dict[str, str] | None = None) -> tuple
     """``(matched locale, label text)`` for a BCP 47 tag; falls back from ``pt-BR`` to ``pt``."""
     table = labels if labels is not None else load_labels()
     tag = locale.strip().replace("_", "-").lower()
-    for candidate in (tag, tag.split("-")[0]):
+    for candidate in (tag, language(locale)):
         if candidate in table:
             return candidate, table[candidate]
     raise ConfigError(f"label locale {locale!r} is not in {LABELS_FILE.name}; add it there or "
                       f"use one of: {', '.join(sorted(table))}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Fonts
-
-
-def _needs_shaping(text: str) -> bool:
-    """Scripts that are wrong without a shaping engine: Arabic, Hebrew, Indic, Thai."""
-    return any(0x0590 <= ord(c) <= 0x08FF or 0x0900 <= ord(c) <= 0x0DFF or 0x0E00 <= ord(c) <= 0x0E7F
-               or 0xFB1D <= ord(c) <= 0xFEFF for c in text)
-
-
-def _layout_engine() -> ImageFont.Layout:
-    return ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC
-
-
-def _covers(font: ImageFont.FreeTypeFont, text: str) -> bool:
-    """Whether ``font`` has a glyph for every visible character of ``text``.
-
-    A missing character is drawn as the font's .notdef glyph, so its mask equals the mask of a
-    private-use code point that no font maps.
-    """
-    notdef = font.getmask("\ue000")
-    ref = (notdef.size, bytes(notdef))
-    for ch in set(text):
-        if ch.isspace() or 0x0300 <= ord(ch) <= 0x036F or 0x064B <= ord(ch) <= 0x065F:
-            continue  # spaces and combining marks carry no glyph of their own to compare
-        mask = font.getmask(ch)
-        if (mask.size, bytes(mask)) == ref:
-            return False
-    return True
-
-
-def font_candidates(fonts_dir: Path | None) -> list[Path]:
-    """Font files to try, in order: ``fonts_dir`` (bold faces first), then the system fonts."""
-    found: list[Path] = []
-    if fonts_dir is not None and Path(fonts_dir).is_dir():
-        files = [p for p in Path(fonts_dir).iterdir()
-                 if p.suffix.lower() in FONT_SUFFIXES and p.exists()]
-        found += sorted(files, key=lambda p: ("bold" not in p.name.lower(), p.name))
-    found += [p for p in SYSTEM_FONTS if p.exists()]
-    unique: dict[Path, Path] = {}
-    for p in found:  # the fonts folder usually links to the system files: try each font once
-        unique.setdefault(p.resolve(), p)
-    return list(unique.values())
-
-
-def pick_font(text: str, size_px: int, fonts_dir: Path | None = None) -> ImageFont.FreeTypeFont:
-    """The first candidate font that can draw all of ``text``, at ``size_px``."""
-    if _needs_shaping(text) and not features.check("raqm"):
-        raise ConfigError(f"label {text!r} needs text shaping, but this Pillow has no libraqm; "
-                          "install Pillow wheels from PyPI (they bundle it) or libraqm0")
-    tried = []
-    for path in font_candidates(fonts_dir):
-        try:
-            font = ImageFont.truetype(str(path), size_px, layout_engine=_layout_engine())
-        except OSError:
-            continue
-        if _covers(font, text):
-            return font
-        tried.append(path.name)
-    raise ConfigError(f"no font can draw the label {text!r} (tried {', '.join(tried) or 'none'}); "
-                      f"put a font covering it in the fonts folder ({fonts_dir}) or run `make fonts`")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,7 +167,7 @@ def render_label(text: str, size_px: int, *, locale: str = "en", fonts_dir: Path
                  box_opacity: float = 0.55) -> np.ndarray:
     """The label as ``uint8 [h, w, 4]`` RGBA: white text on a rounded dark box."""
     font = pick_font(text, size_px, fonts_dir)
-    kwargs = {"language": locale.split("-")[0]} if features.check("raqm") else {}
+    kwargs = {"language": language(locale)} if features.check("raqm") else {}
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
     left, top, right, bottom = probe.textbbox((0, 0), text, font=font, **kwargs)
     pad_x, pad_y = round(size_px * 0.45), round(size_px * 0.3)

@@ -1,18 +1,19 @@
-"""The `model` render backend and `content-factory generate --preset tiny`."""
+"""The `model` render backend, its cache key, and `content-factory generate --preset tiny`."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from common.errors import ConfigError, RenderError
-from tasks.render import RenderRequest
-from tasks.render_model import ModelBackend, _PIPELINES, model_available
+from common.errors import ConfigError, RenderError, SpecError
+from model import pipeline as model_pipeline
+from tasks.render import RenderRequest, render_key
+from tasks.render.model import ModelBackend, model_available
 
 
 def request(**overrides) -> RenderRequest:
     base = dict(prompt="a glass of iced tea", negative_prompt="", seed=5, width=32, height=32,
-                frames=5, fps=16, steps=4)
+                frames=5, fps=16, sampling={"steps": 4})
     return RenderRequest(**{**base, **overrides})
 
 
@@ -22,9 +23,9 @@ def test_backend_renders_requested_frames_and_loads_once():
     frames = list(backend.render(request(), on_progress=lambda d, t: progress.append(d)))
     assert len(frames) == 5 and frames[0].shape == (32, 32, 3) and frames[0].dtype == np.uint8
     assert progress == [1, 2, 3, 4]
-    loaded = dict(_PIPELINES)
+    loaded = dict(model_pipeline._SHARED)
     again = list(ModelBackend(preset="tiny", weights_dir=None, device="cpu").render(request()))
-    assert dict(_PIPELINES) == loaded  # the same pipeline object served the second backend
+    assert dict(model_pipeline._SHARED) == loaded  # the same pipeline served the second backend
     assert all(np.array_equal(a, b) for a, b in zip(frames, again))
 
 
@@ -43,10 +44,28 @@ def test_errors_are_render_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown model preset"):
         ModelBackend(preset="sd15", weights_dir=None)
     backend = ModelBackend(preset="tiny", weights_dir=None, device="cpu")
-    with pytest.raises(RenderError, match="4n\\+1"):
+    # A size or length the model cannot take is the asker's mistake: a spec error.
+    with pytest.raises(SpecError, match="4n\\+1"):
         list(backend.render(request(frames=6)))
-    with pytest.raises(RenderError, match="divisible by 16"):
+    with pytest.raises(SpecError, match="divisible by 16"):
         list(backend.render(request(width=40)))
+
+
+def test_key_holds_what_decides_the_pixels_and_nothing_else():
+    backend = ModelBackend(preset="tiny", weights_dir=None, device="cpu")
+    key = render_key(backend, request())
+    # What the model never reads does not change the key ...
+    for ignored in ({"title": "Spring Sale"}, {"brand_colors": ("#FF0000", "#00FF00")},
+                    {"camera": "orbit"}):
+        assert render_key(backend, request(**ignored)) == key, ignored
+    # ... what it reads does, and a default written out is the same default.
+    for decisive in ({"prompt": "a cup of coffee"}, {"negative_prompt": "blurry"}, {"seed": 6},
+                     {"width": 48}, {"frames": 9}, {"sampling": {"steps": 5}},
+                     {"sampling": {"steps": 4, "shift": 3.0}}):
+        assert render_key(backend, request(**decisive)) != key, decisive
+    preset_steps = backend.preset.sampling.steps
+    assert render_key(backend, request(sampling={})) == \
+        render_key(backend, request(sampling={"steps": preset_steps}))
 
 
 def test_model_available_needs_weights_layout(tmp_path, tiny_diffusers_folder):
@@ -61,7 +80,7 @@ def test_generate_command_writes_playable_mp4(tmp_path):
     from typer.testing import CliRunner
 
     from flows.cli import app
-    from tasks.video import probe
+    from media.video import probe
 
     out = tmp_path / "clip.mp4"
     result = CliRunner().invoke(app, ["generate", "--prompt", "ثعلب في الثلج", "--preset", "tiny",

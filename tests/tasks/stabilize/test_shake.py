@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from common.errors import ConfigError
-from tasks.stabilize import (MotionOptions, ShakeOptions, analyse_frames, clip_metrics,
-                             plan_shake, stabilize_frames)
+from tasks.stabilize import (
+    MotionOptions,
+    ShakeOptions,
+    analyse_frames,
+    clip_metrics,
+    plan_shake,
+    stabilize_frames,
+)
 from tasks.stabilize.metrics import jitter
 
 from .conftest import SIZE, film, shaky_camera, textured_canvas

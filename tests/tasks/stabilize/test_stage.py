@@ -10,8 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from common.errors import MediaError
-from tasks.stabilize import StabilizeOptions, StabilizeReport, stabilize_clip
-from tasks.video import probe, read_frames, run_ffmpeg, write_video
+from media.video import probe, read_frames, run_ffmpeg, write_video
+from tasks.stabilize import StabilizeOptions, stabilize_clip
 
 from .conftest import SIZE, film, shaky_camera
 
@@ -151,13 +151,3 @@ def test_cli_reads_ntsc_rates():
     from flows.commands.stabilize import _rate
 
     assert _rate(29.97) == Fraction(30000, 1001) and _rate(24) == 24 and _rate(30.0) == 30
-
-
-def test_prefect_task_wraps_the_stage(steady_file, tmp_path):
-    from prefect import Task
-
-    from tasks.stabilize import stabilize_task
-
-    assert isinstance(stabilize_task, Task) and stabilize_task.name == "stabilize-clip"
-    report = stabilize_task.fn(steady_file, tmp_path / "out.mp4")
-    assert isinstance(report, StabilizeReport) and report.copied

@@ -1,17 +1,23 @@
 """Burn-in through libass and soft mov_text tracks, on small real clips."""
 
 import re
-from dataclasses import replace
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from common.errors import MissingGlyphsError
+from media.fonts import default_fonts_dir
+from media.video import ffmpeg_exe, probe, read_frames, write_video
 from tasks.subtitles import (
-    Cue, MissingGlyphsError, SubtitleStyle, default_fonts_dir, mux_soft_subtitles, read_srt,
-    write_sidecars, burn_subtitles,
+    Cue,
+    SubtitleStyle,
+    burn_subtitles,
+    mux_soft_subtitles,
+    read_srt,
+    write_sidecars,
 )
-from tasks.video import ffmpeg_exe, probe, read_frames, write_video
 
 W, H = 320, 180
 INJECTED = r"{\pos(10,10)}{\fs120}Big \N two {\b1}"
@@ -36,7 +42,7 @@ def clip(tmp_path_factory):
 
 
 def _style():
-    return SubtitleStyle.from_brand(primary="#FF5A00", secondary="#FFFFFF", frame_height=H)
+    return SubtitleStyle.from_brand(primary="#FF5A00", text="#FFFFFF", frame_height=H)
 
 
 def _burn(tmp_path, clip, fonts_dir, text, locale="en"):
@@ -93,7 +99,7 @@ def test_soft_tracks_are_language_tagged_and_literal(tmp_path, clip):
                          text=True).stderr
     assert re.findall(r"\((\w+)\): Subtitle: mov_text", err) == ["chi", "ara"]
     assert "handler_name    : zh-CN" in err and "UDTA parsing failed" not in err
-    for i, (locale, srt) in enumerate(tracks.items()):
+    for i, srt in enumerate(tracks.values()):
         back = tmp_path / f"back{i}.srt"
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(out), "-map", f"0:s:{i}",
                         str(back)], check=True)

@@ -5,8 +5,8 @@ import typer
 from typer.testing import CliRunner
 
 from flows.commands import subtitle
+from media.video import probe, write_video
 from tasks.subtitles import read_srt, read_vtt
-from tasks.video import probe, write_video
 
 SRT = """1
 00:00:00,000 --> 00:00:01,200

@@ -5,8 +5,8 @@ import logging
 import pytest
 
 from common.errors import SpecError
-from tasks.subtitles import ShotCaptions, build_cues, reading_seconds, rules_for
-from tasks.subtitles.locales import CUE_GAP_SECONDS, MAX_CUE_SECONDS, MIN_CUE_SECONDS
+from media.locales import CUE_GAP_SECONDS, MAX_CUE_SECONDS, MIN_CUE_SECONDS, rules_for
+from tasks.subtitles import ShotCaptions, build_cues, reading_seconds
 
 
 def test_cues_stay_inside_their_shot_with_gaps_and_in_order():

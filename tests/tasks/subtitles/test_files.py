@@ -4,7 +4,14 @@ import pysubs2
 import pytest
 
 from tasks.subtitles import (
-    Cue, ShotCaptions, SubtitleStyle, build_cues, clean_caption, read_ass, read_srt, read_vtt,
+    Cue,
+    ShotCaptions,
+    SubtitleStyle,
+    build_cues,
+    clean_caption,
+    read_ass,
+    read_srt,
+    read_vtt,
     write_sidecars,
 )
 from tasks.subtitles.sanitize import ass_escape
@@ -14,7 +21,7 @@ INJECTED = r"{\fs200\pos(0,0)}Big {\b1}bold \N break \h space \n <i>it</i> & -->
 
 @pytest.fixture
 def style():
-    return SubtitleStyle.from_brand(primary="#FF5A00", secondary="#FFFFFF", frame_height=720)
+    return SubtitleStyle.from_brand(primary="#FF5A00", text="#FFFFFF", frame_height=720)
 
 
 @pytest.mark.parametrize("locale,captions", [
@@ -69,9 +76,9 @@ def test_ass_uses_frame_pixels_and_brand_colours(tmp_path, style):
 
 
 def test_low_contrast_brand_colour_falls_back_to_black_outline():
-    style = SubtitleStyle.from_brand(primary="#FFEE00", secondary="#FFFFFF", frame_height=1080)
+    style = SubtitleStyle.from_brand(primary="#FFEE00", text="#FFFFFF", frame_height=1080)
     assert style.outline_color == (0, 0, 0) and style.font_px == round(1080 * 0.055)
-    portrait = SubtitleStyle.from_brand(primary="#000", secondary="#FFF", frame_height=1280,
+    portrait = SubtitleStyle.from_brand(primary="#000", text="#FFF", frame_height=1280,
                                         frame_width=720)
     assert portrait.font_px == round(720 * 9 / 16 * 0.055)
 

@@ -4,7 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from tasks.subtitles import kinsoku_violations, rules_for, text_width, wrap_caption
+from media.locales import rules_for
+from tasks.subtitles import kinsoku_violations, text_width, wrap_caption
 from tasks.subtitles.linebreak import NO_LINE_END, NO_LINE_START
 
 CAPTIONS = {

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from tasks.video import write_video
-from tests.tasks.watermark.clips import natural_frames, storyboard_frames
+from media.synthetic import natural_frames, storyboard_frames
+from media.video import write_video
 from tasks.watermark.provenance import make_dev_certificate
 
 CONTENT_ID = "a1b2c3d4e5f6" + "0f1e2d3c4b5a69788796a5b4c3d2e1f0" + "00112233445566778899"  # 64 hex

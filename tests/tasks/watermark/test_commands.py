@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from flows.commands.watermark import register
 from flows.settings import get_settings
-from tasks.video import run_ffmpeg
+from media.video import run_ffmpeg
 
 from .conftest import CONTENT_ID, FONTS_DIR
 

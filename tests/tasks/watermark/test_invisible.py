@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 
 from common.errors import ConfigError
-from tasks.video import probe, run_ffmpeg
-from tasks.watermark import (WatermarkConfig, apply_marks, embedded_bits, parse_payload,
-                             payload_from_content_id, read_watermark)
+from media.video import probe, run_ffmpeg
+from tasks.watermark import (
+    WatermarkConfig,
+    apply_marks,
+    embedded_bits,
+    parse_payload,
+    payload_from_content_id,
+    read_watermark,
+)
 
 from .conftest import CONTENT_ID
 

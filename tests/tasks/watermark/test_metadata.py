@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from tasks.video import ffmpeg_exe, probe, read_tags, run_ffmpeg
-from tasks.watermark import (AiContentLabel, apply_marks, payload_from_content_id,
-                             read_ai_metadata, write_ai_metadata)
+from media.video import ffmpeg_exe, probe, read_tags, run_ffmpeg
+from tasks.watermark import (
+    AiContentLabel,
+    apply_marks,
+    payload_from_content_id,
+    read_ai_metadata,
+    write_ai_metadata,
+)
 
 from .conftest import CONTENT_ID
 
 LABEL = AiContentLabel(content_id=CONTENT_ID, producer="Acme 工厂; id=7 #1",
                        model="animatic:1f2e", created_at=datetime(2026, 11, 21, 8, 0,
-                                                                  tzinfo=timezone.utc))
+                                                                  tzinfo=UTC))
 
 
 def test_metadata_label_round_trips(clips, tmp_path):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
-from tasks.watermark import (AiContentLabel, ProvenanceError, sign_c2pa, verify_c2pa,
-                             write_ai_metadata)
+from tasks.watermark import (
+    AiContentLabel,
+    ProvenanceError,
+    sign_c2pa,
+    verify_c2pa,
+    write_ai_metadata,
+)
 
 from .conftest import CONTENT_ID
 
@@ -41,7 +46,7 @@ def test_tampered_file_fails_validation(signed, tmp_path):
 
 def test_rewriting_after_signing_breaks_the_manifest(signed, tmp_path):
     # Why signing must be the very last step: even a stream-copy tag rewrite invalidates it.
-    label = AiContentLabel(CONTENT_ID, "Acme", "m", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    label = AiContentLabel(CONTENT_ID, "Acme", "m", datetime(2026, 1, 1, tzinfo=UTC))
     relabelled = write_ai_metadata(signed, tmp_path / "relabelled.mp4", label)
     assert verify_c2pa(relabelled).state != "valid"
 
@@ -51,7 +56,7 @@ def test_unsigned_clip_is_absent(clips):
 
 
 def test_self_signed_leaf_is_refused_and_leaves_no_file(clips, tmp_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -59,7 +64,7 @@ def test_self_signed_leaf_is_refused_and_leaves_no_file(clips, tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self-signed")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))

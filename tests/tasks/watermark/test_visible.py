@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 
 from common.errors import ConfigError
-from tasks.video import read_frames
-from tasks.watermark import (LabelPlacement, LogoPlacement, apply_marks, label_for_locale,
-                             load_labels, payload_from_content_id, render_label)
+from media.video import read_frames
+from tasks.watermark import (
+    LabelPlacement,
+    LogoPlacement,
+    apply_marks,
+    label_for_locale,
+    load_labels,
+    payload_from_content_id,
+    render_label,
+)
 
 from .conftest import CONTENT_ID, FONTS_DIR
 
