@@ -1,9 +1,5 @@
 """The campaign flow: a campaign spec in, one published clip per locale out.
 
-    parse -> screen text -> render each unique shot once (template cache) -> stabilize and
-    assemble the master -> screen frames -> localize: per locale subtitles, labels, watermark,
-    provenance -> publish -> manifest
-
 Rerunning a failed run with the same ``run_id`` resumes: renders and the master come back from
 the template cache, so no shot is rendered again.
 """
@@ -11,71 +7,87 @@ the template cache, so no shot is rendered again.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.localize import deliver_locales
-from flows.review import screen
+from flows.localize import localize_clips, publish_clips
+from flows.review import approve_clips, screen
 from flows.runtime import Factory, get_factory
-from storage.records import add_run_metrics, finish_run, get_run
-from tasks.master import build_master_task
-from tasks.screen import moderate_frames_task, moderate_text_task
-from tasks.plan import RunPlan, plan_run_task
-from tasks.render import render_shot_task
-from tasks.script import Campaign, load_campaign
 from flows.stopwatch import Stopwatch
+from storage.cache import CachedRender
+from tasks.master import SteadyRender, master_stored_task, master_task, stabilize_render_task
+from tasks.plan import RunPlan, plan_run_task
+from tasks.publish import write_manifest_task
+from tasks.render.stage import render_shot_task
+from tasks.runs import fail, finish_task, set_master_task
+from tasks.screen import screen_frames_task, screen_text_task
+from tasks.script import Campaign, load_campaign
 
 
-def render_and_master(factory: Factory, plan: RunPlan, watch: Stopwatch):
-    """Render every unique shot once, then build (or fetch) the stabilized master."""
-    spec = plan.campaign.spec
-    with watch("render"):
-        futures = {}
-        for key in plan.unique_keys():
-            shot = plan.shot_for_key(key)
-            template = spec.templates.get(shot.template) if shot.template else None
-            futures[key] = render_shot_task.submit(
-                factory.cache, factory.backend, plan.requests[shot.id], key,
-                template=shot.template, pin=bool(template and template.pin))
-        renders = {key: fut.result() for key, fut in futures.items()}
-    with watch("stabilize+assemble"):
-        master = build_master_task(plan, {k: r.path for k, r in renders.items()},
-                                   store=factory.cache_store, work_dir=factory.work_dir,
-                                   delivery_fps=spec.output.delivery_fps,
-                                   stabilize=factory.settings.stabilize)
-    return renders, master
-
-
-def run_campaign(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
-    """Everything after parsing; shared by the campaign and product flows."""
-    log = get_run_logger()
-    watch = Stopwatch()
+def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
+    """The pipeline, one stage a step; shared by the campaign and product flows."""
+    watch, db = Stopwatch(), factory.db
     with watch("plan"):
-        plan = plan_run_task(factory.db, campaign, factory.backend, run_id, _flow_run_id())
-    log.info("run %s: %d shots, %d unique renders, locales %s, backend %s", plan.run_id,
-             len(campaign.shots), len(plan.unique_keys()), ", ".join(plan.locales),
-             factory.backend.name)
-    with watch("moderate-text"):
-        text = moderate_text_task(campaign, factory.policy)
-    # No GPU time on a blocked prompt: screening happens before any render is asked for.
-    screen(factory, plan.run_id, text, stage="text")
-    renders, master = render_and_master(factory, plan, watch)
-    with factory.db.session() as s:
-        get_run(s, plan.run_id).master_key = master.key  # localize runs start from it
-    with watch("moderate-frames"):
-        frames = moderate_frames_task(master.path, factory.detector, factory.policy)
-    screen(factory, plan.run_id, frames, stage="frames", subject_id=master.key)
-    manifest = deliver_locales(factory, plan.run_id, campaign, master, plan.locales, watch)
+        plan = plan_run_task(db, campaign, factory.backend, run_id, _flow_run_id())
+    with watch("screen-text"):  # before any render: a blocked prompt costs no GPU time
+        screen(factory, plan.run_id, screen_text_task(campaign, factory.policy), stage="text")
+    with watch("render"):
+        renders = render_shots(factory, plan)
+    with watch("stabilize"):
+        steady = stabilize_renders(factory, plan, renders)
+    with watch("master"):
+        master = master_task(plan, steady, store=factory.cache_store, **_master_options(factory, plan))
+        set_master_task(db, plan.run_id, master.key)
+    with watch("screen-frames"):
+        frames = screen_frames_task(master.path, factory.detector, factory.policy)
+        screen(factory, plan.run_id, frames, stage="frames", subject_id=master.key)
+    with watch("localize"):
+        clips = localize_clips(factory, plan.run_id, campaign, master, plan.locales)
+    with watch("publish"):
+        approve_clips(factory, plan.run_id, [c.content_id for c in clips], master_key=master.key)
+        target = publish_clips(factory, campaign, clips)
+    with watch("manifest"):
+        manifest = write_manifest_task(db, target, plan.run_id, {"master_key": master.key})
     hits = sum(r.hit for r in renders.values())
-    with factory.db.session() as s:
-        add_run_metrics(s, plan.run_id, stages=watch.seconds, renders=len(renders),
-                        render_hits=hits, stabilize=master.reports, master_reused=master.reused)
-        finish_run(s, plan.run_id, state="completed", manifest_key=manifest["manifest_key"])
-    log.info("run %s completed: %d clips published, %d/%d renders from cache", plan.run_id,
-             len(manifest["clips"]), hits, len(renders))
+    finish_task(db, plan.run_id, manifest_key=manifest["manifest_key"], metrics={
+        "stages": watch.seconds, "renders": len(renders), "render_hits": hits,
+        "stabilize": master.reports, "master_reused": master.reused})
+    get_run_logger().info("run %s completed: %d clips published, %d/%d renders from cache",
+                          plan.run_id, len(manifest["clips"]), hits, len(renders))
     return {**manifest, "stages": watch.seconds, "render_hits": hits, "renders": len(renders)}
+
+
+def render_shots(factory: Factory, plan: RunPlan) -> dict[str, CachedRender]:
+    """Fan out: every unique shot once, from the template cache or the backend."""
+    spec = plan.campaign.spec
+    futures = {}
+    for key in plan.unique_keys():
+        shot = plan.shot_for_key(key)
+        template = spec.templates.get(shot.template) if shot.template else None
+        futures[key] = render_shot_task.submit(
+            factory.cache, factory.backend, plan.requests[shot.id], key,
+            template=shot.template, pin=bool(template and template.pin))
+    get_run_logger().info("run %s: %d shots, %d unique renders, locales %s, backend %s",
+                          plan.run_id, len(plan.campaign.shots), len(futures),
+                          ", ".join(plan.locales), factory.backend.name)
+    return {key: future.result() for key, future in futures.items()}
+
+
+def stabilize_renders(factory: Factory, plan: RunPlan, renders: dict[str, CachedRender]
+                      ) -> dict[str, SteadyRender]:
+    """Fan out per render; nothing to do when the run's master is stored already (a rerun)."""
+    options = _master_options(factory, plan)
+    if master_stored_task(factory.cache_store, plan, **options):
+        return {}
+    futures = {key: stabilize_render_task.submit(r.path, key, **options)
+               for key, r in renders.items()}
+    return {key: future.result() for key, future in futures.items()}
+
+
+def _master_options(factory: Factory, plan: RunPlan) -> dict:
+    return {"work_dir": factory.work_dir, "stabilize": factory.settings.stabilize,
+            "delivery_fps": plan.campaign.spec.output.delivery_fps}
 
 
 def _flow_run_id() -> str | None:
@@ -85,14 +97,8 @@ def _flow_run_id() -> str | None:
 
 def mark_failed(flow, run, state) -> None:
     """Flow failure hook: the run record says failed, with the reason, and can be rerun."""
-    from storage.models import Run
-
     factory = get_factory(run.parameters.get("backend"))
-    with factory.db.session() as s:
-        for record in s.query(Run).filter(Run.flow_run_id == str(run.id),
-                                          Run.state.in_(("running", "pending"))):
-            record.state = "failed"
-            record.error = (state.message or "failed")[:2000]
+    fail(factory.db, str(run.id), state.message or "failed")
     logging.getLogger(__name__).warning("flow run %s failed: %s", run.id, state.message)
 
 
@@ -100,4 +106,4 @@ def mark_failed(flow, run, state) -> None:
 def campaign(spec_path: str, run_id: str | None = None, backend: str | None = None) -> dict:
     """Render, localize and publish the campaign in ``spec_path``."""
     factory = get_factory(backend)
-    return run_campaign(factory, load_campaign(Path(spec_path)), run_id)
+    return produce(factory, load_campaign(spec_path), run_id)

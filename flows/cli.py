@@ -74,7 +74,7 @@ def product(record: Annotated[Path, typer.Argument(help="Product record (JSON or
             run_id: Annotated[str | None, typer.Option()] = None,
             backend: Annotated[str | None, typer.Option()] = None) -> None:
     """Make the e-commerce clip for one product record."""
-    from tasks.script import load_product_file
+    from tasks.product import load_product_file
     from tasks.spec import load_structured
 
     item = load_product_file(record)

@@ -22,7 +22,7 @@ def run_checks() -> Iterator[Check]:
 
 
 def _ffmpeg() -> Check:
-    from tasks.video import ffmpeg_exe
+    from media.video import ffmpeg_exe
 
     try:
         exe = ffmpeg_exe()
@@ -39,7 +39,7 @@ def _ffmpeg() -> Check:
 
 def _fonts(fonts_dir) -> Iterator[Check]:
     try:
-        from tasks.subtitles.fonts import default_fonts_dir
+        from media.fonts import default_fonts_dir
     except ImportError as exc:
         yield ("fonts", False, f"subtitle stage unavailable: {exc}")
         return

@@ -6,7 +6,8 @@
                   {event_id_header}:  the sender's delivery id (dedup key)
                   {topic_header}:     product.created | product.updated (or products/create,
                                       products/update, catalog.product.created|updated)
-        202       emitted  {"status": "emitted", "event": ..., "event_id", "prefect_event_id", "sku"}
+        202       emitted  {"status": "emitted", "event": ..., "event_id", "prefect_event_id",
+        "sku"}
         200       replay   {"status": "duplicate", ...}: the same delivery started a run already
         401       missing or wrong signature, missing, malformed or stale timestamp
         413       body larger than max_body_bytes (checked on Content-Length and while streaming)
@@ -48,7 +49,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.errors import ConfigError, SpecError
-from tasks.script import load_product
+from tasks.product import load_product
 
 # Prefect event names the ingest emits, by the topics senders use for them.
 TOPICS: dict[str, str] = {

@@ -11,9 +11,9 @@ from pathlib import Path
 from prefect import flow
 
 from common.errors import SpecError
-from flows.campaign import mark_failed, run_campaign
+from flows.campaign import mark_failed, produce
 from flows.runtime import get_factory
-from tasks.script import load_product, load_product_campaign
+from tasks.product import load_product, load_product_campaign
 
 
 @flow(name="product_clip", on_failure=[mark_failed], on_crashed=[mark_failed])
@@ -29,4 +29,4 @@ def product_clip(sku: str, product: dict, template: str | None = None, run_id: s
         record, factory.work_dir / "products",
         template=Path(template) if template else None,
         image_dir=Path(image_dir) if image_dir else None)
-    return run_campaign(factory, campaign, run_id)
+    return produce(factory, campaign, run_id)

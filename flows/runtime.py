@@ -15,9 +15,10 @@ from pathlib import Path
 
 from flows.settings import Settings, get_settings
 from moderation import FrameDetector, NudeNetDetector, Policy
+from storage import open_store
 from storage.cache import TemplateCache
 from storage.db import Database, open_database
-from storage.objects import ObjectStore, open_store
+from storage.objects import ObjectStore
 from tasks.render import RenderBackend, select_backend
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Annotated
 
 import typer
 
@@ -34,9 +35,9 @@ def open_cache():
     import socket
 
     from flows.settings import get_settings
+    from storage import open_store
     from storage.cache import TemplateCache
     from storage.db import open_database
-    from storage.objects import open_store
 
     settings = get_settings()
     store = open_store(settings.cache_url, endpoint_url=settings.s3_endpoint_url,
@@ -53,7 +54,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(cache_app, name="cache")
 
     @cache_app.command("ls")
-    def ls(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
+    def ls(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    ) -> None:
         """Cached renders, most recently used first."""
         entries = open_cache().entries()
         if as_json:
@@ -74,7 +76,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(json.dumps(open_cache().stats(), indent=2))
 
     @cache_app.command("pin")
-    def pin(key: str = typer.Argument(..., help="Render key (or its first characters).")) -> None:
+    def pin(key: Annotated[str, typer.Argument(help="Render key (or its first characters).")],
+    ) -> None:
         """Keep a render from eviction (templates: intros, outros, backgrounds)."""
         cache = open_cache()
         full = cache.resolve(key)
@@ -82,8 +85,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"pinned {full}")
 
     @cache_app.command("unpin")
-    def unpin(key: str = typer.Argument(..., help="Render key (or its first characters).")
-              ) -> None:
+    def unpin(key: Annotated[str, typer.Argument(help="Render key (or its first characters).")],
+    ) -> None:
         """Let a render be evicted again when it is least recently used."""
         cache = open_cache()
         full = cache.resolve(key)
@@ -91,9 +94,10 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"unpinned {full}")
 
     @cache_app.command("prune")
-    def prune(max_size: str = typer.Option(None, "--max-size",
-                                           help="Shrink to this size (e.g. 5G); default: the "
-                                                "configured cache_max_bytes.")) -> None:
+    def prune(max_size: Annotated[str | None, typer.Option(
+                  "--max-size",
+                  help="Shrink to this size (e.g. 5G); default: the configured cache_max_bytes.")] = None,
+    ) -> None:
         """Evict least-recently-used unpinned renders until the cache fits."""
         cache = open_cache()
         evicted = cache.prune(parse_size(max_size) if max_size else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -10,27 +11,34 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate(
-        prompt: str = typer.Option(..., "--prompt", help="What the clip shows (any language)."),
-        negative: str = typer.Option("", "--negative", help="What to avoid (default: the preset's "
-                                     "official negative prompt)."),
-        preset: str = typer.Option("t2v-a14b", "--preset", help="t2v-a14b or tiny."),
-        weights: Path = typer.Option(None, "--weights", help="Weights folder (diffusers or "
-                                     "original layout); not needed for --preset tiny."),
-        size: str = typer.Option(None, "--size", help="WxH, both divisible by 16 (default: the "
-                                 "preset's, 1280x720 for t2v-a14b)."),
-        frames: int = typer.Option(None, "--frames", help="Frame count, 4n+1 (default: preset)."),
-        steps: int = typer.Option(None, "--steps", help="Sampling steps (default: preset)."),
-        seed: int = typer.Option(0, "--seed", help="Noise seed: same seed, same frames."),
-        sampler: str = typer.Option("unipc", "--sampler", help="unipc or euler."),
-        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
-        out: Path = typer.Option(..., "--out", help="Output MP4."),
+        prompt: Annotated[str, typer.Option(
+            "--prompt", help="What the clip shows (any language).")],
+        out: Annotated[Path, typer.Option("--out", help="Output MP4.")],
+        negative: Annotated[str, typer.Option(
+            "--negative", help="What to avoid (default: the preset's official negative prompt).")] = "",
+        preset: Annotated[str, typer.Option("--preset", help="t2v-a14b or tiny.")] = "t2v-a14b",
+        weights: Annotated[Path | None, typer.Option(
+            "--weights",
+            help="Weights folder (diffusers or original layout); not needed for --preset tiny.")] = None,
+        size: Annotated[str | None, typer.Option(
+            "--size",
+            help="WxH, both divisible by 16 (default: the preset's, 1280x720 for t2v-a14b).")] = None,
+        frames: Annotated[int | None, typer.Option(
+            "--frames", help="Frame count, 4n+1 (default: preset).")] = None,
+        steps: Annotated[int | None, typer.Option(
+            "--steps", help="Sampling steps (default: preset).")] = None,
+        seed: Annotated[int, typer.Option(
+            "--seed", help="Noise seed: same seed, same frames.")] = 0,
+        sampler: Annotated[str | None, typer.Option(
+            "--sampler", help="unipc or euler (default: the preset's).")] = None,
+        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
     ) -> None:
         """Render PROMPT into OUT.mp4 and print where it went and how many frames it has."""
         from common.errors import ConfigError
+        from media.video import write_video
         from model.config import get_preset
         from tasks.render import RenderRequest
-        from tasks.render_model import ModelBackend
-        from tasks.video import write_video
+        from tasks.render.model import ModelBackend
 
         config = get_preset(preset)
         width, height = config.width, config.height
@@ -41,9 +49,8 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError(f"--size {size!r}: expected WxH, e.g. 1280x720") from None
         request = RenderRequest(
             prompt=prompt, negative_prompt=negative, seed=seed, width=width, height=height,
-            frames=frames or config.frames, fps=config.fps, steps=steps or config.sampler.steps,
-            guidance_high=config.sampler.guidance_high, guidance_low=config.sampler.guidance_low,
-            shift=config.sampler.shift, sampler=sampler)
+            frames=frames or config.frames, fps=config.fps,
+            sampling={"steps": steps, "sampler": sampler})
         backend = ModelBackend(preset=preset, weights_dir=weights, device=device)
 
         def progress(done: int, total: int) -> None:

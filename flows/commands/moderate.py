@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,17 +12,19 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("moderate")
     def moderate(
-        text: str | None = typer.Option(None, "--text", help="The text to check."),
-        file: Path | None = typer.Option(None, "--file", help="A UTF-8 text file to check."),
-        video: Path | None = typer.Option(
-            None, "--video", help="A clip whose frames to check with the frame detector."),
-        locale: str | None = typer.Option(
-            None, "--locale", help="The text's locale (en, zh-TW, ...); default: every list."),
-        field: str = typer.Option(
-            "text", "--field", help="prompt, negative_prompt, caption or text (negative "
-            "prompts are judged one step more leniently for some categories)."),
-        rate: float = typer.Option(1.0, "--rate", help="Frames sampled per second of video "
-                                   "(plus the first and last)."),
+        text: Annotated[str | None, typer.Option("--text", help="The text to check.")] = None,
+        file: Annotated[Path | None, typer.Option(
+            "--file", help="A UTF-8 text file to check.")] = None,
+        video: Annotated[Path | None, typer.Option(
+            "--video", help="A clip whose frames to check with the frame detector.")] = None,
+        locale: Annotated[str | None, typer.Option(
+            "--locale", help="The text's locale (en, zh-TW, ...); default: every list.")] = None,
+        field: Annotated[str, typer.Option(
+            "--field",
+            help="prompt, negative_prompt, caption or text (negative prompts are judged one step "
+                 "more leniently for some categories).")] = "text",
+        rate: Annotated[float, typer.Option(
+            "--rate", help="Frames sampled per second of video (plus the first and last).")] = 1.0,
     ) -> None:
         """Print the moderation decision as JSON: decision, reasons, scores, detector."""
         from common.errors import FactoryError
@@ -34,7 +37,7 @@ def register(app: typer.Typer) -> None:
         try:
             policy = Policy.load()
             if video is not None:
-                from tasks.moderate import moderate_clip_frames
+                from moderation.checks import moderate_clip_frames
 
                 decision = moderate_clip_frames(video, NudeNetDetector(), policy, rate)
             else:

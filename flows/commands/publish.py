@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
@@ -10,13 +11,14 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("publish")
     def publish(
-        run_id: str = typer.Argument(..., help="A finished run (see `content-factory runs`)."),
-        to: str = typer.Option(..., "--to", help="Target store: s3://BUCKET/PREFIX or file://DIR."),
-        endpoint_url: str = typer.Option(None, "--endpoint-url",
-                                         help="S3-compatible endpoint for --to (default: the "
-                                              "s3_endpoint_url setting)."),
-        expiry: int = typer.Option(None, "--expiry", help="Presigned URL lifetime in seconds "
-                                                          "(default: presign_expiry_s)."),
+        run_id: Annotated[str, typer.Argument(help="A finished run (see `content-factory runs`).")],
+        to: Annotated[str, typer.Option(
+            "--to", help="Target store: s3://BUCKET/PREFIX or file://DIR.")],
+        endpoint_url: Annotated[str | None, typer.Option(
+            "--endpoint-url",
+            help="S3-compatible endpoint for --to (default: the s3_endpoint_url setting).")] = None,
+        expiry: Annotated[int | None, typer.Option(
+            "--expiry", help="Presigned URL lifetime in seconds (default: presign_expiry_s).")] = None,
     ) -> None:
         """Copy every published clip of RUN_ID (video and sidecars) to another store.
 
@@ -26,8 +28,8 @@ def register(app: typer.Typer) -> None:
         Prints the new keys and URLs as JSON.
         """
         from flows.settings import get_settings
+        from storage import open_store
         from storage.db import open_database
-        from storage.objects import open_store
         from storage.publish import republish_run
         from tasks.publish import manifest_for, write_manifest
 
@@ -42,8 +44,8 @@ def register(app: typer.Typer) -> None:
         out = {"run_id": run_id, "target": dest.url,
                "clips": [r.to_dict() for r in results]}
         if published:
-            manifest = manifest_for(db, run_id, published, {"target": dest.url})
-            out["manifest_key"] = write_manifest(db, dest, run_id, manifest)
+            manifest = manifest_for(db, run_id, dest.url, {"target": dest.url})
+            out["manifest_key"] = write_manifest(dest, run_id, manifest)
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
         if not published:
             raise typer.Exit(1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from typing import Annotated
 
 import typer
 
@@ -21,9 +22,9 @@ def _reviewer_default() -> str:
 
 def _decide(ref: str, *, approved: bool, reviewer: str | None, note: str) -> None:
     from common.errors import FactoryError
+    from flows.review import decide_review
     from flows.settings import get_settings
     from storage.db import open_database
-    from tasks.moderate import decide_review
 
     try:
         db = open_database(get_settings().database_url)
@@ -40,8 +41,9 @@ def register(app: typer.Typer) -> None:
                          no_args_is_help=True)
 
     @review.command("list")
-    def list_reviews(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")
-                     ) -> None:
+    def list_reviews(as_json: Annotated[bool, typer.Option(
+                         "--json", help="Print JSON lines.")] = False,
+    ) -> None:
         """Reviews waiting for a decision, oldest first."""
         from common.errors import FactoryError
         from flows.settings import get_settings
@@ -73,18 +75,20 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"        - {reason}")
 
     @review.command("approve")
-    def approve(ref: str = typer.Argument(..., help="Review id (or the subject's id)."),
-                reviewer: str | None = typer.Option(None, "--reviewer", help="Your name "
-                                                    "(default: login name)."),
-                note: str = typer.Option("", "--note", help="Why, for the audit log.")) -> None:
+    def approve(ref: Annotated[str, typer.Argument(help="Review id (or the subject's id).")],
+                reviewer: Annotated[str | None, typer.Option(
+                    "--reviewer", help="Your name (default: login name).")] = None,
+                note: Annotated[str, typer.Option("--note", help="Why, for the audit log.")] = "",
+    ) -> None:
         """Approve a review: the clip may be published and its flow run continues."""
         _decide(ref, approved=True, reviewer=reviewer, note=note)
 
     @review.command("reject")
-    def reject(ref: str = typer.Argument(..., help="Review id (or the subject's id)."),
-               reviewer: str | None = typer.Option(None, "--reviewer", help="Your name "
-                                                   "(default: login name)."),
-               note: str = typer.Option("", "--note", help="Why, for the audit log.")) -> None:
+    def reject(ref: Annotated[str, typer.Argument(help="Review id (or the subject's id).")],
+               reviewer: Annotated[str | None, typer.Option(
+                   "--reviewer", help="Your name (default: login name).")] = None,
+               note: Annotated[str, typer.Option("--note", help="Why, for the audit log.")] = "",
+    ) -> None:
         """Reject a review: the clip is never published; its paused flow run resumes with the
         rejection."""
         _decide(ref, approved=False, reviewer=reviewer, note=note)

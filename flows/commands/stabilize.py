@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,16 +12,21 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("stabilize")
     def stabilize(
-        src: Path = typer.Argument(..., help="Clip to steady (any video ffmpeg reads)."),
-        dst: Path = typer.Argument(..., help="Steadied clip to write (H.264 MP4)."),
-        fps: float = typer.Option(None, "--fps", help="Re-time to this frame rate (e.g. 24 or "
-                                  "30) by motion-compensated interpolation; default: keep it."),
-        report: Path = typer.Option(None, "--report", help="Write the metrics before and after "
-                                    "as JSON here."),
-        no_shake: bool = typer.Option(False, "--no-shake", help="Leave camera shake alone."),
-        no_flicker: bool = typer.Option(False, "--no-flicker", help="Leave flicker alone."),
-        smoothing: int = typer.Option(15, "--smoothing", help="Camera path smoothing, frames "
-                                      "either side (as vid.stab's smoothing)."),
+        src: Annotated[Path, typer.Argument(help="Clip to steady (any video ffmpeg reads).")],
+        dst: Annotated[Path, typer.Argument(help="Steadied clip to write (H.264 MP4).")],
+        fps: Annotated[float | None, typer.Option(
+            "--fps",
+            help="Re-time to this frame rate (e.g. 24 or 30) by motion-compensated interpolation; "
+                 "default: keep it.")] = None,
+        report: Annotated[Path | None, typer.Option(
+            "--report", help="Write the metrics before and after as JSON here.")] = None,
+        no_shake: Annotated[bool, typer.Option(
+            "--no-shake", help="Leave camera shake alone.")] = False,
+        no_flicker: Annotated[bool, typer.Option(
+            "--no-flicker", help="Leave flicker alone.")] = False,
+        smoothing: Annotated[int, typer.Option(
+            "--smoothing",
+            help="Camera path smoothing, frames either side (as vid.stab's smoothing).")] = 15,
     ) -> None:
         """Remove camera shake and brightness flicker from SRC and write DST.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -10,27 +11,41 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("subtitle")
     def subtitle(
-        video: Path = typer.Argument(..., help="Clip to subtitle (MP4)."),
-        cues: Path = typer.Option(..., "--cues", help="Cue file (SRT); its text is taken literally."),
-        locale: str = typer.Option(..., "--locale", help="BCP-47 locale of the cues: en, zh-CN, ja, ar, ..."),
-        out: Path = typer.Option(..., "--out", help="Burned-in clip; sidecars go next to it as OUT.LOCALE.srt/.vtt/.ass."),
-        primary: str = typer.Option("#000000", help="Brand primary colour (outline when it contrasts with the text)."),
-        secondary: str = typer.Option("#FFFFFF", help="Brand secondary colour (text)."),
-        fonts_dir: Path = typer.Option(None, "--fonts-dir", help="Font folder (default: the project's .fonts-cache from `make fonts`)."),
-        soft_track: bool = typer.Option(False, "--soft-track", help="Also add the cues as a language-tagged mov_text track."),
+        video: Annotated[Path, typer.Argument(help="Clip to subtitle (MP4).")],
+        cues: Annotated[Path, typer.Option(
+            "--cues", help="Cue file (SRT); its text is taken literally.")],
+        locale: Annotated[str, typer.Option(
+            "--locale", help="BCP-47 locale of the cues: en, zh-CN, ja, ar, ...")],
+        out: Annotated[Path, typer.Option(
+            "--out", help="Burned-in clip; sidecars go next to it as OUT.LOCALE.srt/.vtt/.ass.")],
+        primary: Annotated[str, typer.Option(
+            help="Brand primary colour (outline when it contrasts with the text).")] = "#000000",
+        text: Annotated[str, typer.Option(help="Caption text colour.")] = "#FFFFFF",
+        fonts_dir: Annotated[Path | None, typer.Option(
+            "--fonts-dir",
+            help="Font folder (default: the project's .fonts-cache from `make fonts`).")] = None,
+        soft_track: Annotated[bool, typer.Option(
+            "--soft-track", help="Also add the cues as a language-tagged mov_text track.")] = False,
     ) -> None:
         """Burn the cues of CUES.srt into VIDEO with libass and write OUT plus OUT.LOCALE.srt/.vtt.
 
         Cue text is re-wrapped to the locale's line rules (line length, phrase breaks, kinsoku)
         and each cue keeps its time span.
         """
-        from tasks.subtitles import (
-            ShotCaptions, SubtitleStyle, build_cues, burn_subtitles, default_fonts_dir,
-            mux_soft_subtitles, read_srt, rules_for, write_sidecars,
-        )
-        from tasks.video import probe
-
         from dataclasses import replace
+
+        from media.fonts import default_fonts_dir
+        from media.locales import rules_for
+        from media.video import probe
+        from tasks.subtitles import (
+            ShotCaptions,
+            SubtitleStyle,
+            build_cues,
+            burn_subtitles,
+            mux_soft_subtitles,
+            read_srt,
+            write_sidecars,
+        )
 
         info = probe(video)
         # The cue file's author chose each span: honour it even when shorter than the minimum
@@ -41,7 +56,7 @@ def register(app: typer.Typer) -> None:
         shots = [ShotCaptions(shot_id=f"{cues.name} {cue.shot_id}", start=cue.start, end=cue.end,
                               lines=[joiner.join(cue.lines)]) for cue in read_srt(cues)]
         timed = build_cues(shots, locale=locale, rules=rules)
-        style = SubtitleStyle.from_brand(primary=primary, secondary=secondary,
+        style = SubtitleStyle.from_brand(primary=primary, text=text,
                                          frame_height=info.height, frame_width=info.width)
         stem = out.with_suffix("")
         paths = write_sidecars(timed, locale=locale, out_stem=stem, style=style, frame_size=info.size)

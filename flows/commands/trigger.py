@@ -36,7 +36,7 @@ def product(
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.ingest import prefect_emitter, product_event
-    from tasks.script import load_product_file
+    from tasks.product import load_product_file
 
     payload = load_product_file(record).model_dump(mode="json", exclude_none=True)
     event_id = f"manual-{uuid.uuid4()}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,20 +13,38 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("watermark")
     def watermark(
-        src: Path = typer.Argument(..., help="Clip to mark (MP4)."),
-        dst: Path = typer.Argument(..., help="Marked clip to write (MP4)."),
-        payload: str = typer.Option(None, "--payload", help="Watermark payload: 12 hex digits (48 bits)."),
-        content_id: str = typer.Option(None, "--content-id", help="Derive the payload from this content id and also write the AI-content metadata label."),
-        logo: Path = typer.Option(None, "--logo", help="Brand logo, a PNG with alpha."),
-        logo_corner: str = typer.Option("top-right", "--logo-corner", help="top-left, top-right, bottom-left or bottom-right."),
-        label_locale: str = typer.Option("en", "--label-locale", help="Locale of the visible AI label (zh, en, ja, ar, ...); 'none' leaves it out."),
-        label_corner: str = typer.Option("top-left", "--label-corner", help="Corner of the AI label."),
-        label_seconds: float = typer.Option(3.0, "--label-seconds", help="Label shows from the start for this long (at least 2)."),
-        fonts_dir: Path = typer.Option(None, "--fonts-dir", help="Font folder (default: FACTORY_FONTS_DIR or the project's .fonts-cache)."),
-        producer: str = typer.Option(None, "--producer", help="Provider named in the metadata and C2PA (default: FACTORY_PRODUCER)."),
-        model: str = typer.Option("unknown", "--model", help="Generating model named in the metadata label."),
-        sign: bool = typer.Option(False, "--sign", help="Sign a C2PA manifest last, with FACTORY_C2PA_CERT / FACTORY_C2PA_KEY."),
-        dev_cert: bool = typer.Option(False, "--dev-cert", help="Sign with a throwaway DEVELOPMENT certificate (never for publishing)."),
+        src: Annotated[Path, typer.Argument(help="Clip to mark (MP4).")],
+        dst: Annotated[Path, typer.Argument(help="Marked clip to write (MP4).")],
+        payload: Annotated[str | None, typer.Option(
+            "--payload", help="Watermark payload: 12 hex digits (48 bits).")] = None,
+        content_id: Annotated[str | None, typer.Option(
+            "--content-id",
+            help="Derive the payload from this content id and also write the AI-content metadata "
+                 "label.")] = None,
+        logo: Annotated[Path | None, typer.Option(
+            "--logo", help="Brand logo, a PNG with alpha.")] = None,
+        logo_corner: Annotated[str, typer.Option(
+            "--logo-corner", help="top-left, top-right, bottom-left or bottom-right.")] = "top-right",
+        label_locale: Annotated[str, typer.Option(
+            "--label-locale",
+            help="Locale of the visible AI label (zh, en, ja, ar, ...); 'none' leaves it out.")] = "en",
+        label_corner: Annotated[str, typer.Option(
+            "--label-corner", help="Corner of the AI label.")] = "top-left",
+        label_seconds: Annotated[float, typer.Option(
+            "--label-seconds", help="Label shows from the start for this long (at least 2).")] = 3.0,
+        fonts_dir: Annotated[Path | None, typer.Option(
+            "--fonts-dir",
+            help="Font folder (default: FACTORY_FONTS_DIR or the project's .fonts-cache).")] = None,
+        producer: Annotated[str | None, typer.Option(
+            "--producer",
+            help="Provider named in the metadata and C2PA (default: FACTORY_PRODUCER).")] = None,
+        model: Annotated[str, typer.Option(
+            "--model", help="Generating model named in the metadata label.")] = "unknown",
+        sign: Annotated[bool, typer.Option(
+            "--sign", help="Sign a C2PA manifest last, with FACTORY_C2PA_CERT / FACTORY_C2PA_KEY.")] = False,
+        dev_cert: Annotated[bool, typer.Option(
+            "--dev-cert",
+            help="Sign with a throwaway DEVELOPMENT certificate (never for publishing).")] = False,
     ) -> None:
         """Mark SRC with the logo, the AI label and the invisible watermark; write DST.
 
@@ -34,9 +53,17 @@ def register(app: typer.Typer) -> None:
         """
         from common.errors import ConfigError
         from flows.settings import get_settings
-        from tasks.watermark import (AiContentLabel, LabelPlacement, LogoPlacement, apply_marks,
-                                     make_dev_certificate, parse_payload, payload_from_content_id,
-                                     sign_c2pa, write_ai_metadata)
+        from tasks.watermark import (
+            AiContentLabel,
+            LabelPlacement,
+            LogoPlacement,
+            apply_marks,
+            make_dev_certificate,
+            parse_payload,
+            payload_from_content_id,
+            sign_c2pa,
+            write_ai_metadata,
+        )
 
         if (payload is None) == (content_id is None):
             raise ConfigError("give exactly one of --payload HEX or --content-id ID")
@@ -59,7 +86,7 @@ def register(app: typer.Typer) -> None:
         result = report.to_dict()
         try:
             if content_id is not None:
-                label = AiContentLabel(content_id, producer, model, datetime.now(timezone.utc))
+                label = AiContentLabel(content_id, producer, model, datetime.now(UTC))
                 labelled = stages[1] if (sign or dev_cert) else dst
                 write_ai_metadata(marked, labelled, label)
                 result["metadata"] = label.to_dict()
@@ -82,9 +109,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("verify")
     def verify(
-        file: Path = typer.Argument(..., help="Clip to check (MP4)."),
-        records: bool = typer.Option(True, "--records/--no-records", help="Look the clip up in the run records."),
-        max_frames: int = typer.Option(None, "--max-frames", help="Read the watermark from the first N frames only."),
+        file: Annotated[Path, typer.Argument(help="Clip to check (MP4).")],
+        records: Annotated[bool, typer.Option(
+            "--records/--no-records", help="Look the clip up in the run records.")] = True,
+        max_frames: Annotated[int | None, typer.Option(
+            "--max-frames", help="Read the watermark from the first N frames only.")] = None,
     ) -> None:
         """Print, as JSON, the watermark payload and its bit confidence, the metadata label, the
         C2PA validation state and the matching clip in the run records."""

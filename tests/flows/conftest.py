@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.animatic import AnimaticBackend
+from tasks.render.animatic import AnimaticBackend
 
 
 @pytest.fixture

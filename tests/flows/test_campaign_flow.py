@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from common.errors import StorageError
+from media.video import probe
 from storage.db import open_database
 from storage.models import Clip, ModerationDecision, Run
 from storage.objects import sha256_file
-from tasks.video import probe
 
 SPEC = """\
 id: flow-test
@@ -74,8 +74,10 @@ def test_campaign_flow_publishes_one_clip_per_locale(prefect_harness, factory_en
     with db.session() as s:
         run = s.get(Run, "flow-test-1")
         assert run.state == "completed" and run.master_key
-        assert set(run.metrics["stages"]) >= {"render", "stabilize+assemble", "localize",
-                                              "publish"}
+        # Every stage of the pipeline, in order, timed in one place.
+        assert list(run.metrics["stages"]) == ["plan", "screen-text", "render", "stabilize",
+                                               "master", "screen-frames", "localize", "publish",
+                                               "manifest"]
         decisions = {d.subject_kind for d in s.query(ModerationDecision)}
         assert decisions == {"text", "render", "clip"}
         assert {c.state for c in s.query(Clip)} == {"published"}
@@ -107,3 +109,52 @@ def test_failed_run_resumes_without_rendering_again(prefect_harness, factory_env
     with db.session() as s:
         run = s.get(Run, "resume-1")
         assert run.state == "completed" and run.attempts == 2
+
+
+BRANDED = """\
+id: {id}
+brand:
+  name: {name}
+  colors: {{primary: "{primary}", secondary: "#F5D0A9", text: "#FFFFFF"}}
+output: {{width: 256, height: 256, fps: 16, delivery_fps: 16}}
+locales: [en]
+model: {{steps: 2}}
+templates:
+  intro: {{visual: "Soft light over a tea field", duration: 1}}
+script: |
+  ## intro
+  template: intro
+
+  ## product: {title}
+  duration: 1s
+  seed: 7
+  visual: A tea tin on a wooden table
+  [en] {caption}
+"""
+
+
+def test_brand_colours_and_titles_never_cost_a_second_model_render(
+        prefect_harness, factory_env, tmp_path, monkeypatch):
+    """Two campaigns, the same shots, other brands and titles: the model renders each shot once."""
+    from flows.campaign import campaign
+    from tasks.render.model import ModelBackend
+
+    monkeypatch.setenv("FACTORY_MODEL_PRESET", "tiny")
+    prompts: list[str] = []
+    original = ModelBackend.render
+
+    def counting(self, request, **kwargs):
+        prompts.append(request.prompt)
+        return original(self, request, **kwargs)
+
+    monkeypatch.setattr(ModelBackend, "render", counting)
+    brands = [("tea-a", "Tea A", "#0F766E", "The first cup", "Fresh tea."),
+              ("tea-b", "Tea B", "#7C2D12", "A better cup", "Better tea.")]
+    for cid, name, primary, title, caption in brands:
+        path = tmp_path / f"{cid}.yaml"
+        path.write_text(BRANDED.format(id=cid, name=name, primary=primary, title=title,
+                                       caption=caption), encoding="utf-8")
+        manifest = campaign(spec_path=str(path), run_id=f"{cid}-1", backend="model")
+        assert manifest["renders"] == 2
+    # Two unique shots in all: the second brand's run found both in the template cache.
+    assert sorted(prompts) == ["A tea tin on a wooden table.", "Soft light over a tea field."]

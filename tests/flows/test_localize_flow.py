@@ -8,8 +8,7 @@ import textwrap
 
 import pytest
 
-from common.errors import SpecError
-from flows.review import RunStopped
+from common.errors import RunStopped, SpecError
 from storage.db import open_database
 from storage.models import Run
 from tasks.subtitles import read_srt

@@ -13,7 +13,7 @@ from flows.commands import moderate, review
 from moderation import Decision
 from storage.db import open_database
 from storage.records import latest_decision
-from tasks.moderate import record
+from tasks.screen import record
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_moderate_needs_exactly_one_input(app, args):
 def test_moderate_checks_a_clips_frames(app, tmp_path):
     import numpy as np
 
-    from tasks.video import write_video
+    from media.video import write_video
 
     clip = tmp_path / "clip.mp4"
     write_video(clip, [np.full((48, 64, 3), 30 * i, np.uint8) for i in range(6)], fps=4)
