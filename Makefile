@@ -28,6 +28,7 @@ demo: venv fonts
 	$(VENV)/bin/content-factory run examples/spring-launch/campaign.yaml
 
 test: venv fonts
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 bench: venv fonts

@@ -27,8 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from storage.cache import TemplateCache  # noqa: E402
 from storage.db import open_database  # noqa: E402
-from storage.objects import FileStore, ObjectStore  # noqa: E402
-from tasks.render import RenderRequest, render_key, render_to_file, select_backend  # noqa: E402
+from storage.file_store import FileStore  # noqa: E402
+from storage.objects import ObjectStore  # noqa: E402
+from tasks.render import RenderRequest, render_key, select_backend  # noqa: E402
+from tasks.render.stage import render_to_file  # noqa: E402
 
 
 class CountingBackend:
@@ -42,6 +44,9 @@ class CountingBackend:
     def fingerprint(self) -> str:
         return self.inner.fingerprint()
 
+    def key_fields(self, request):
+        return self.inner.key_fields(request)
+
     def render(self, request, *, on_progress=None):
         self.calls += 1
         return self.inner.render(request, on_progress=on_progress)
@@ -51,7 +56,7 @@ def campaign_shots(clips: int, size: tuple[int, int], frames: int) -> list[tuple
                                                                              str | None]]:
     w, h = size
     common = dict(negative_prompt="blurry, watermark", width=w, height=h, frames=frames, fps=16,
-                  steps=40, brand_colors=("#0A84FF", "#FFFFFF"))
+                  brand_colors=("#0A84FF", "#FFFFFF"))
     intro = RenderRequest(prompt="Brand logo resolves on a soft gradient", seed=11,
                           title="Spring Sale", **common)
     outro = RenderRequest(prompt="Logo and 'shop now' end card", seed=12, title="Shop now",
@@ -69,12 +74,13 @@ def run_campaign(cache: TemplateCache | None, backend: CountingBackend, shots, w
     fp = backend.fingerprint()
     t0 = time.perf_counter()
     for i, (req, template) in enumerate(shots):
-        key = render_key(req, fp, backend.name)
+        key = render_key(backend, req)
         if cache is None:
             render_to_file(backend, req, work / f"nocache-{i}.mkv")
         else:
             cache.get_or_render(key, lambda p, r=req: render_to_file(backend, r, p),
-                                request=req.key_fields(), backend=backend.name, fingerprint=fp,
+                                request=backend.key_fields(req), backend=backend.name,
+                                fingerprint=fp,
                                 template=template, pin=template is not None)
     return time.perf_counter() - t0
 
@@ -172,9 +178,9 @@ def main() -> None:
         model_sized = os.urandom(model_mb * 1024 * 1024)
         server, endpoint = start_moto()
         try:
-            from storage.s3 import S3Store
-
             import boto3
+
+            from storage.s3 import S3Store
 
             boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench-cache")
             stores = {"file://": FileStore(work / "lat-store"),
@@ -188,7 +194,7 @@ def main() -> None:
                     rows.append((sname, pname, r))
         finally:
             server.stop()
-        print("\n### Hit latency (median of %d; SQLite index)\n" % args.repeats)
+        print(f"\n### Hit latency (median of {args.repeats}; SQLite index)\n")
         print("| store | render | size | miss: store it, s | hit, local copy, ms | "
               "hit, download, ms | download / local |")
         print("|---|---|---:|---:|---:|---:|---:|")

@@ -21,9 +21,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from media.video import write_video  # noqa: E402
 from moderation import NudeNetDetector, Policy  # noqa: E402
-from tasks.moderate import moderate_clip_frames  # noqa: E402
-from tasks.video import write_video  # noqa: E402
+from moderation.checks import moderate_clip_frames  # noqa: E402
 
 BENIGN = Path(__file__).resolve().parents[1] / "tests" / "moderation" / "benign_marketing.yaml"
 

@@ -5,7 +5,7 @@
 
 The clips are made here: a textured, captioned scene filmed by a camera that pans smoothly
 while shaking (random offsets of ``--shake`` px and 0.3 degrees per frame, so ~15 px of mean
-inter-frame shift as in platform-facts.md), encoded with libx264.
+inter-frame shift as in docs/reference/platform-facts.md), encoded with libx264.
 
 Two speeds per pipeline, each the best of ``--repeat`` interleaved runs (the machine is shared):
 
@@ -36,8 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from media.video import FrameWriter, probe, run_ffmpeg  # noqa: E402
 from tasks.stabilize import ShakeOptions, StabilizeOptions, measure_clip, stabilize_clip  # noqa: E402
-from tasks.video import FrameWriter, probe, run_ffmpeg  # noqa: E402
 
 SIZE = (1280, 720)
 SMOOTHING = 15

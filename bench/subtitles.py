@@ -20,10 +20,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from media.fonts import default_fonts_dir  # noqa: E402
+from media.video import read_frames, run_ffmpeg, write_video  # noqa: E402
 from tasks.subtitles import (  # noqa: E402
-    ShotCaptions, SubtitleStyle, build_cues, burn_subtitles, default_fonts_dir, write_sidecars,
+    ShotCaptions,
+    SubtitleStyle,
+    build_cues,
+    burn_subtitles,
+    write_sidecars,
 )
-from tasks.video import read_frames, run_ffmpeg, write_video  # noqa: E402
 
 W, H, FPS = 1280, 720, 24
 CAPTIONS = {
@@ -53,7 +58,7 @@ def main() -> None:
         src = work / "src.mp4"
         _clip(src, frames)
         seconds = frames / FPS
-        style = SubtitleStyle.from_brand(primary="#FF5A00", secondary="#FFFFFF", frame_height=H)
+        style = SubtitleStyle.from_brand(primary="#FF5A00", text="#FFFFFF", frame_height=H)
         rows = []
 
         def best_of_two(run) -> float:  # the first ffmpeg start pays for cold caches

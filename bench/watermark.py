@@ -24,10 +24,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.video import read_frames, run_ffmpeg, write_video  # noqa: E402
-from tests.tasks.watermark.clips import natural_frames, storyboard_frames  # noqa: E402
-from tasks.watermark import (WatermarkEmbedder, apply_marks, embedded_bits,  # noqa: E402
-                             payload_from_content_id, read_watermark)
+from media.synthetic import natural_frames, storyboard_frames  # noqa: E402
+from media.video import read_frames, run_ffmpeg, write_video  # noqa: E402
+from tasks.watermark import (  # noqa: E402
+    WatermarkEmbedder,
+    apply_marks,
+    embedded_bits,
+    payload_from_content_id,
+    read_watermark,
+)
 
 PAYLOAD = payload_from_content_id("a1b2c3d4e5f6" + "0" * 52)
 ATTACKS = {  # name -> (ffmpeg -vf or None, CRF of the re-encode)
@@ -138,7 +143,7 @@ def main() -> None:
           f"natural {reports['natural'].watermark_psnr_db:.1f} dB")
 
     # --- accuracy across attacks ---------------------------------------------------------
-    print(f"\n## Bit accuracy over 64 bits after attacks (found = payload recovered)\n")
+    print("\n## Bit accuracy over 64 bits after attacks (found = payload recovered)\n")
     print("| attack | storyboard: ours | storyboard: peer | natural: ours | natural: peer |")
     print("|---|---|---|---|---|")
     for attack_name, (vf, crf) in ATTACKS.items():

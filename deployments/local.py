@@ -28,8 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.errors import ConfigError
-from deployments.register import (CPU_POOL, GPU_POOL, PROJECT_ROOT, RegisterOptions, Registered,
-                                  register)
+from deployments.register import (
+    CPU_POOL,
+    GPU_POOL,
+    PROJECT_ROOT,
+    Registered,
+    RegisterOptions,
+    register,
+)
 
 STOP_GRACE_S = 8.0  # per signal step; a worker cancels its flow runs in about this time
 

@@ -3,7 +3,7 @@
 #   DejaVu Sans          Latin, Cyrillic, Greek, Arabic, Hebrew   (Debian: fonts-dejavu-core)
 #   WenQuanYi Micro Hei  Chinese, Japanese, Korean (Hangul)       (Debian: fonts-wqy-microhei, 5 MB)
 # plus a fonts.conf that lists only that folder, so libass falls back between them through
-# fontconfig without touching the system's configuration (see docs: platform-facts.md).
+# fontconfig without touching the system's configuration (docs/reference/platform-facts.md).
 # Idempotent: when the fonts are there it only refreshes the links, in well under a second.
 set -euo pipefail
 

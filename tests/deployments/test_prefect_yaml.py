@@ -8,8 +8,15 @@ from pathlib import Path
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.flows import Flow
 
-from deployments.register import (PROJECT_ROOT, SPEC_FILE, entrypoints, load_entrypoint,
-                                  load_spec, pull_steps, schedule_create)
+from deployments.register import (
+    PROJECT_ROOT,
+    SPEC_FILE,
+    entrypoints,
+    load_entrypoint,
+    load_spec,
+    pull_steps,
+    schedule_create,
+)
 
 # The parameters each entrypoint must accept (the contract the triggers and schedules rely on).
 CONTRACT = {
@@ -55,8 +62,9 @@ def test_pools_schedules_and_triggers_live_in_definitions():
 
 
 def test_triggers_build_prefect_automations():
-    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
     import uuid
+
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
     spec = load_spec()
     [deployment] = [d for d in spec["deployments"] if d.get("triggers")]
