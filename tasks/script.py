@@ -95,12 +95,12 @@ def parse_script(text: str, spec: CampaignSpec, *, file: str = "<script>",
         header = _HEADER.match(line) if line.startswith("##") else None
         if header and not header["id"]:
             raise SpecError("a shot header needs an id, like '## intro: Title'", file=file,
-                            line=lineno, field="shot")
+                            line=lineno, field="shots")
         if header:
             blocks.append((lineno, header["id"], (header["title"] or "").strip(), []))
         elif not blocks:
             raise SpecError("text before the first shot; start each shot with '## <id>'",
-                            file=file, line=lineno, field="shot")
+                            file=file, line=lineno, field="shots")
         else:
             blocks[-1][3].append((lineno, line))
     if not blocks:
@@ -111,10 +111,10 @@ def parse_script(text: str, spec: CampaignSpec, *, file: str = "<script>",
     for position, (lineno, shot_id, title, body) in enumerate(blocks):
         if not _SHOT_ID.match(shot_id):
             raise SpecError(f"shot id {shot_id!r} may use letters, digits, '-' and '_' only",
-                            file=file, line=lineno, field="shot")
+                            file=file, line=lineno, field="shots")
         if shot_id in seen:
             raise SpecError(f"shot id {shot_id!r} is used twice (first at line {seen[shot_id]})",
-                            file=file, line=lineno, field="shot")
+                            file=file, line=lineno, field=f"shots.{shot_id}")
         seen[shot_id] = lineno
         shots.append(_parse_shot(spec, shot_id, title, position, lineno, body, file, base_dir))
     return shots
@@ -125,32 +125,36 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
     values: dict[str, tuple[int, str]] = {}
     captions: dict[str, list[str]] = {}
     where = f"shot {shot_id!r}"
+
+    def at(name: str) -> str:  # the field path of this shot's ``name``
+        return f"shots.{shot_id}.{name}"
+
     for ln, line in body:
         cap = _CAPTION.match(line)
         if cap:
             loc, caption = cap["locale"].strip(), cap["text"].strip()
             if not is_locale(loc):
                 raise SpecError(f"{where}: {loc!r} is not a locale code like 'en' or 'zh-CN'",
-                                file=file, line=ln, field="caption")
+                                file=file, line=ln, field=at("caption"))
             if loc not in spec.locales:
                 raise SpecError(f"{where}: caption for {loc!r}, which is not in the campaign's "
                                 f"locales ({', '.join(spec.locales)})", file=file, line=ln,
-                                field=f"caption[{loc}]")
+                                field=at(f"caption[{loc}]"))
             if not caption:
                 raise SpecError(f"{where}: empty caption", file=file, line=ln,
-                                field=f"caption[{loc}]")
+                                field=at(f"caption[{loc}]"))
             captions.setdefault(loc, []).append(caption)
             continue
         fld = _FIELD.match(line)
         if not fld:
             raise SpecError(f"{where}: expected 'field: value' or '[locale] caption', got "
-                            f"{line[:40]!r}", file=file, line=ln, field="shot")
+                            f"{line[:40]!r}", file=file, line=ln, field=f"shots.{shot_id}")
         key = fld["key"].lower()
         if key not in KEYS:
             raise SpecError(f"{where}: unknown field {key!r} (expected one of "
-                            f"{', '.join(KEYS)})", file=file, line=ln, field=key)
+                            f"{', '.join(KEYS)})", file=file, line=ln, field=at(key))
         if key in values and key != "visual":
-            raise SpecError(f"{where}: {key!r} is given twice", file=file, line=ln, field=key)
+            raise SpecError(f"{where}: {key!r} is given twice", file=file, line=ln, field=at(key))
         if key == "visual" and key in values:  # several visual lines read as one description
             values[key] = (values[key][0], f"{values[key][1]} {fld['value'].strip()}")
         else:
@@ -166,20 +170,20 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         if template is None:
             raise SpecError(f"{where}: template {template_name!r} is not defined in the spec's "
                             f"'templates' ({', '.join(spec.templates) or 'none defined'})",
-                            file=file, line=get("template")[0], field="template")
+                            file=file, line=get("template")[0], field=at("template"))
     visual_line, visual = get("visual")
     if visual is None and template is not None:
         visual = template.visual
     if not visual:
         raise SpecError(f"{where}: a shot needs a 'visual:' description (what the camera sees)",
-                        file=file, line=visual_line or lineno, field="visual")
+                        file=file, line=visual_line or lineno, field=at("visual"))
     camera = get("camera")[1] or (template.camera if template else "static")
 
     missing = [loc for loc in spec.locales if loc not in captions]
     if captions and missing:
         raise SpecError(f"{where}: no caption for locale(s) {', '.join(missing)} (every shot "
                         "with captions needs one per campaign locale)", file=file, line=lineno,
-                        field=f"caption[{missing[0]}]")
+                        field=at(f"caption[{missing[0]}]"))
 
     dur_line, dur_text = get("duration")
     if dur_text is not None:
@@ -187,7 +191,7 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         if not m or not (MIN_SHOT_S <= float(m["n"]) <= MAX_SHOT_S):
             raise SpecError(f"{where}: duration {dur_text!r} must be seconds between "
                             f"{MIN_SHOT_S:g} and {MAX_SHOT_S:g}, like '4s'", file=file,
-                            line=dur_line, field="duration")
+                            line=dur_line, field=at("duration"))
         duration = float(m["n"])
     elif template is not None and template.duration is not None:
         duration = template.duration
@@ -198,7 +202,7 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
     if seed_text is not None:
         if not re.fullmatch(r"\d{1,10}", seed_text) or int(seed_text) >= 2**31:
             raise SpecError(f"{where}: seed {seed_text!r} must be a whole number below 2^31",
-                            file=file, line=seed_line, field="seed")
+                            file=file, line=seed_line, field=at("seed"))
         seed = int(seed_text)
     elif template is not None:
         # A template renders the same in every campaign: its seed depends on it alone.
@@ -212,7 +216,7 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         image_path = (base_dir / image).resolve() if base_dir else Path(image)
         if not image_path.is_file():
             raise SpecError(f"{where}: image file {image_path} does not exist", file=file,
-                            line=image_line, field="image")
+                            line=image_line, field=at("image"))
         image = str(image_path)
 
     negative = ", ".join(p for p in (spec.model.negative_prompt, get("negative")[1] or "") if p)

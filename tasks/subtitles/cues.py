@@ -102,7 +102,7 @@ def build_cues(shots: Sequence[ShotCaptions], locale: str, *,
     rules = rules or rules_for(locale)
     cues: list[Cue] = []
     for shot in shots:
-        where = f"shots.{shot.shot_id}.captions.{locale}"
+        where = f"shots.{shot.shot_id}.caption[{locale}]"
         texts = [clean_caption(t) for t in (shot.lines or []) if isinstance(t, str)]
         texts = [t for t in texts if t]
         if not texts:

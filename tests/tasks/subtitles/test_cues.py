@@ -58,7 +58,7 @@ def test_missing_captions_for_a_locale_name_the_shot(lines):
     with pytest.raises(SpecError) as err:
         build_cues(shots, locale="de")
     assert "closeup-2" in str(err.value) and "de" in str(err.value)
-    assert err.value.field == "shots.closeup-2.captions.de"
+    assert err.value.field == "shots.closeup-2.caption[de]"
 
 
 def test_shot_too_short_for_its_cues_is_a_clear_error():
