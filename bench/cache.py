@@ -7,6 +7,11 @@ Campaign: every product clip is intro + product shot + outro; intro and outro ar
 templates (pinned). The peer is the same campaign without a cache (every shot rendered).
 Renders come from the CPU ``animatic`` backend (real lossless files, counted as model calls).
 
+A second table runs the example product record (examples/products/tea-001.json) for two brands
+through the real planner with the ``model`` backend (tiny preset): how many model renders the
+second brand costs when the key is every request field (brand colours and titles included, as
+before issue 12) and when it is what the model reads (``ModelBackend.key_fields``).
+
 Hit latency is measured on SQLite for a file:// store and for an S3 store (moto's server on
 127.0.0.1): with the local copy present (index lookup + SHA-256 check of the copy) and without
 it (download + check). A real model render is far larger than an animatic (lossless 720p, tens
@@ -23,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from storage.cache import TemplateCache  # noqa: E402
 from storage.db import open_database  # noqa: E402
@@ -128,6 +134,43 @@ def start_moto():
     return server, f"http://127.0.0.1:{server._server.server_port}"
 
 
+def two_brands(work: Path) -> list[tuple[str, int, int]]:
+    """Model renders for tea-001 made for two brands: per key policy, (policy, first, second)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from tasks.plan import request_for
+    from tasks.product import load_product, load_product_campaign
+    from tasks.render.model import ModelBackend
+    from tasks.spec import load_structured
+
+    record, _ = load_structured(ROOT / "examples" / "products" / "tea-001.json")
+    backend = ModelBackend(preset="tiny", weights_dir=None, device="cpu")
+    brands = [record["brand"], {"name": "Harbour Tea", "colors": {
+        "primary": "#1E3A8A", "secondary": "#FDE68A", "text": "#FFFFFF"}}]
+    campaigns = [load_product_campaign(load_product({**record, "brand": brand}),
+                                       work / f"brand-{i}",
+                                       image_dir=ROOT / "examples" / "products")
+                 for i, brand in enumerate(brands)]
+
+    def every_field(request) -> str:  # the key before issue 12: asdict(RenderRequest)
+        blob = json.dumps(dataclasses.asdict(request), sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    rows = []
+    for policy, key in (("every request field", every_field),
+                        ("ModelBackend.key_fields", lambda r: render_key(backend, r))):
+        seen: set[str] = set()
+        counts = []
+        for campaign in campaigns:
+            keys = {key(request_for(shot, campaign.spec)) for shot in campaign.shots}
+            counts.append(len(keys - seen))
+            seen |= keys
+        rows.append((policy, *counts))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="10 clips, 8 MB model-sized file")
@@ -168,6 +211,14 @@ def main() -> None:
         both = first_calls + rerun_calls
         print(f"| both runs together | {2 * n} | {both} | {100 * (1 - both / (2 * n)):.1f}% | "
               f"{first_s + rerun_s:.2f} | {2 * peer_s / (first_s + rerun_s):.2f}x |")
+
+        print("\n### Model renders: the example product record (tea-001) for two brands\n")
+        print("| cache key | brand A renders | brand B renders | B's renders saved |")
+        print("|---|---:|---:|---:|")
+        brand_rows = two_brands(work)
+        for policy, first, second in brand_rows:
+            saved = brand_rows[0][2] - second
+            print(f"| {policy} | {first} | {second} | {saved} |")
 
         # Hit latency: an animatic render (real file) and a model-sized one.
         animatic = work / "animatic.mkv"
