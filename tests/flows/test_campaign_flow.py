@@ -138,16 +138,10 @@ def test_brand_colours_and_titles_never_cost_a_second_model_render(
     """Two campaigns, the same shots, other brands and titles: the model renders each shot once."""
     from flows.campaign import campaign
     from tasks.render.model import ModelBackend
+    from tests.flows.conftest import count_renders
 
     monkeypatch.setenv("FACTORY_MODEL_PRESET", "tiny")
-    prompts: list[str] = []
-    original = ModelBackend.render
-
-    def counting(self, request, **kwargs):
-        prompts.append(request.prompt)
-        return original(self, request, **kwargs)
-
-    monkeypatch.setattr(ModelBackend, "render", counting)
+    prompts = count_renders(monkeypatch, ModelBackend)
     brands = [("tea-a", "Tea A", "#0F766E", "The first cup", "Fresh tea."),
               ("tea-b", "Tea B", "#7C2D12", "A better cup", "Better tea.")]
     for cid, name, primary, title, caption in brands:
