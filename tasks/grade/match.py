@@ -36,7 +36,7 @@ from tasks.grade.lab import STATS_WIDTH, linear_to_lab, rgb_to_lab, small
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # sRGB / BT.709 primaries, linear light
 SHOULDER = 6.0           # p of the gain curve: larger keeps the gain further up the range
 NEUTRAL_SHARE = 0.25     # the least colourful share of pixels that shows the light's cast
-FADE_L = 12.0            # a frame this far (L*) from the shot's typical frame is not "steady"
+FADE_L = 5.0             # a frame this far (L*) from the shot's typical frame is not "steady"
 PIXELS_PER_FRAME = 768   # sampled from each measured frame
 MAX_FRAMES = 48          # frames kept in a sample; longer shots keep every 2nd, 4th, ...
 FIT_STEPS = 8            # Gauss-Newton steps at most
