@@ -21,14 +21,13 @@ input frame, for both) and the residual jitter. vid.stab runs with ``smoothing=1
 stage with ``radius=15`` (the same Gaussian).
 
 **Memory** (``--memory 96,384``): each pipeline runs file to file once per clip length in a
-fresh Python process, which reports its own peak RSS and the largest peak of the ffmpeg
-processes it ran (``getrusage``): flat in clip length means bounded by the queues, not the clip.
+fresh Python process; its peak RSS and the peak of its ffmpeg processes together are sampled
+with psutil: flat in clip length means bounded by the queues, not by the clip.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
 import subprocess
@@ -113,33 +112,48 @@ def best_of(repeat: int, runs: dict[str, Callable[[], object]]
 
 
 def _child(pipeline: str, src: Path, dst: Path) -> None:
-    """One file-to-file run in this (fresh) process; prints its peak memory as JSON."""
+    """One file-to-file run in this (fresh) process."""
     if pipeline == "ours":
         stabilize_clip(src, dst, options=StabilizeOptions(shake=ShakeOptions(radius=SMOOTHING),
                                                           measure_after=False))
     else:
         vidstab(src, dst, dst.with_suffix(".trf"), "opt")
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    ffmpeg = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"python_mb": me / 1024, "ffmpeg_mb": ffmpeg / 1024}))
+
+
+def _peak_rss(args: list[str]) -> tuple[float, float, float]:
+    """Run ``args``; (wall s, peak RSS MB of that process, peak RSS MB of its ffmpeg children
+    together), sampled every 20 ms with psutil. (``getrusage``'s ru_maxrss is no good here: on
+    Linux a child inherits its parent's high-water mark through fork and exec.)"""
+    import psutil
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    me, peak_self, peak_ffmpeg = psutil.Process(proc.pid), 0, 0
+    while proc.poll() is None:
+        try:
+            peak_self = max(peak_self, me.memory_info().rss)
+            peak_ffmpeg = max(peak_ffmpeg, sum(c.memory_info().rss
+                                               for c in me.children(recursive=True)))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr.read().decode(errors="replace")[-2000:])
+    return time.perf_counter() - started, peak_self / 2 ** 20, peak_ffmpeg / 2 ** 20
 
 
 def memory_table(lengths: list[int], shake: float) -> None:
-    print("\n| pipeline | frames | file fps | peak RSS Python MB | peak RSS ffmpeg MB |")
+    print("\n| pipeline | frames | file fps (incl. Python start) | peak RSS Python MB "
+          "| peak RSS ffmpeg MB |")
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in lengths:
             src = Path(tmp) / f"mem{n}.mp4"
             make_clip(src, n, seed=5, shake=shake, pan=2.0)
             for pipeline in ("vid.stab", "ours"):
-                started = time.perf_counter()
-                out = subprocess.run([sys.executable, __file__, "--child", pipeline, str(src),
-                                      str(Path(tmp) / f"{pipeline}{n}.mp4")],
-                                     capture_output=True, text=True, check=True)
-                wall = time.perf_counter() - started
-                peak = json.loads(out.stdout.strip().splitlines()[-1])
-                print(f"| {pipeline} | {n} | {n / wall:.0f} | {peak['python_mb']:.0f} | "
-                      f"{peak['ffmpeg_mb']:.0f} |")
+                wall, me, ffmpeg = _peak_rss([sys.executable, __file__, "--child", pipeline,
+                                              str(src), str(Path(tmp) / f"{pipeline}{n}.mp4")])
+                print(f"| {pipeline} | {n} | {n / wall:.0f} | {me:.0f} | {ffmpeg:.0f} |")
 
 
 def main() -> None:
