@@ -8,6 +8,7 @@ smallest difference a viewer notices side by side; under 3 reads as the same col
 
 from __future__ import annotations
 
+import sys
 import warnings
 from functools import cache
 
@@ -28,9 +29,18 @@ _EPSILON, _KAPPA = 216 / 24389, 24389 / 27
 
 @cache
 def _colour():
-    with warnings.catch_warnings():  # "Matplotlib related API features are not available"
+    """colour-science, imported without its side effects: without matplotlib installed it
+    warns, and puts stand-in ``matplotlib`` modules (with no ``__spec__``) into
+    ``sys.modules``, which makes ``importlib.util.find_spec("matplotlib")`` raise in any
+    library that checks for it later (diffusers, transformers). They are taken out again."""
+    before = set(sys.modules)
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import colour
+    for name in set(sys.modules) - before:
+        if name.split(".")[0] == "matplotlib" and getattr(sys.modules[name], "__spec__", None) \
+                is None:
+            del sys.modules[name]
     return colour
 
 
