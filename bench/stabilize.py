@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/stabilize.py            # 2 clips x 96 frames, best of 2 runs each
     .venv/bin/python bench/stabilize.py --quick    # 1 clip x 48 frames, best of 2
+    .venv/bin/python bench/stabilize.py --memory 96,384   # also peak memory per clip length
 
 The clips are made here: a textured, captioned scene filmed by a camera that pans smoothly
 while shaking (random offsets of ``--shake`` px and 0.3 degrees per frame, so ~15 px of mean
@@ -18,6 +19,10 @@ Quality is computed by one function (``tasks.stabilize.measure_clip``) on both o
 stability score, ITF, cropping and distortion (estimated by matching each output frame to its
 input frame, for both) and the residual jitter. vid.stab runs with ``smoothing=15`` and our
 stage with ``radius=15`` (the same Gaussian).
+
+**Memory** (``--memory 96,384``): each pipeline runs file to file once per clip length in a
+fresh Python process; its peak RSS and the peak of its ffmpeg processes together are sampled
+with psutil: flat in clip length means bounded by the queues, not by the clip.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,13 +111,63 @@ def best_of(repeat: int, runs: dict[str, Callable[[], object]]
     return best
 
 
+def _child(pipeline: str, src: Path, dst: Path) -> None:
+    """One file-to-file run in this (fresh) process."""
+    if pipeline == "ours":
+        stabilize_clip(src, dst, options=StabilizeOptions(shake=ShakeOptions(radius=SMOOTHING),
+                                                          measure_after=False))
+    else:
+        vidstab(src, dst, dst.with_suffix(".trf"), "opt")
+
+
+def _peak_rss(args: list[str]) -> tuple[float, float, float]:
+    """Run ``args``; (wall s, peak RSS MB of that process, peak RSS MB of its ffmpeg children
+    together), sampled every 20 ms with psutil. (``getrusage``'s ru_maxrss is no good here: on
+    Linux a child inherits its parent's high-water mark through fork and exec.)"""
+    import psutil
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    me, peak_self, peak_ffmpeg = psutil.Process(proc.pid), 0, 0
+    while proc.poll() is None:
+        try:
+            peak_self = max(peak_self, me.memory_info().rss)
+            peak_ffmpeg = max(peak_ffmpeg, sum(c.memory_info().rss
+                                               for c in me.children(recursive=True)))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr.read().decode(errors="replace")[-2000:])
+    return time.perf_counter() - started, peak_self / 2 ** 20, peak_ffmpeg / 2 ** 20
+
+
+def memory_table(lengths: list[int], shake: float) -> None:
+    print("\n| pipeline | frames | file fps (incl. Python start) | peak RSS Python MB "
+          "| peak RSS ffmpeg MB |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in lengths:
+            src = Path(tmp) / f"mem{n}.mp4"
+            make_clip(src, n, seed=5, shake=shake, pan=2.0)
+            for pipeline in ("vid.stab", "ours"):
+                wall, me, ffmpeg = _peak_rss([sys.executable, __file__, "--child", pipeline,
+                                              str(src), str(Path(tmp) / f"{pipeline}{n}.mp4")])
+                print(f"| {pipeline} | {n} | {n / wall:.0f} | {me:.0f} | {ffmpeg:.0f} |")
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        _child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 clip of 48 frames, best of 2")
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--clips", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--shake", type=float, default=7.5, help="px, per axis and frame")
+    parser.add_argument("--memory", default="", help="clip lengths for the memory table, "
+                        "e.g. 96,384 (file fps there includes starting Python)")
     args = parser.parse_args()
     if args.quick:
         args.frames, args.clips, args.repeat = 48, 1, 2
@@ -162,7 +218,10 @@ def main() -> None:
         ours, theirs = totals["ours", "work"], totals[p, "work"]
         print(f"ours vs {p}: work {theirs[0] / ours[0]:.2f}x faster (wall), "
               f"{theirs[1] / ours[1]:.2f}x less CPU; file to file "
-              f"{totals[p, 'file'][0] / totals['ours', 'file'][0]:.2f}x faster")
+              f"{totals[p, 'file'][0] / totals['ours', 'file'][0]:.2f}x faster (wall), "
+              f"{totals[p, 'file'][1] / totals['ours', 'file'][1]:.2f}x less CPU")
+    if args.memory:
+        memory_table([int(n) for n in args.memory.split(",")], args.shake)
 
 
 def _quality(m) -> tuple[str, ...]:

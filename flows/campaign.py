@@ -52,10 +52,11 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
     hits = sum(r.hit for r in renders.values())
     finish_task(db, plan.run_id, manifest_key=manifest["manifest_key"], metrics={
         "stages": watch.seconds, "renders": len(renders), "render_hits": hits,
-        "stabilize": master.reports, "master_reused": master.reused})
+        "stabilize": master.reports, "colour": master.colour, "master_reused": master.reused})
     get_run_logger().info("run %s completed: %d clips published, %d/%d renders from cache",
                           plan.run_id, len(manifest["clips"]), hits, len(renders))
-    return {**manifest, "stages": watch.seconds, "render_hits": hits, "renders": len(renders)}
+    return {**manifest, "stages": watch.seconds, "render_hits": hits, "renders": len(renders),
+            "colour": master.colour.get("summary", {})}
 
 
 def render_shots(factory: Factory, plan: RunPlan) -> dict[str, CachedRender]:

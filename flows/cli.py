@@ -151,6 +151,10 @@ def _print_manifest(manifest: dict) -> None:
         out.print(f"  manifest: {manifest['manifest_key']}")
     if manifest.get("stages"):
         out.print("  stages (s): " + json.dumps(manifest["stages"]))
+    if manifest.get("colour", {}).get("cuts"):
+        c = manifest["colour"]
+        out.print(f"  colour jump at {c['cuts']} cut(s), ΔE mean {c['mean_before']} -> "
+                  f"{c['mean_after']}, largest {c['max_before']} -> {c['max_after']}")
 
 
 def _register_commands() -> None:

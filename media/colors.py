@@ -34,3 +34,21 @@ def contrast_ratio(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
     """WCAG 2 contrast ratio, 1 (same) to 21 (black on white)."""
     la, lb = sorted((luminance(a), luminance(b)), reverse=True)
     return (la + 0.05) / (lb + 0.05)
+
+
+# sRGB transfer (IEC 61966-2-1), the encoding 8-bit video frames are read in. Lab, ΔE and the
+# grade's white balance and exposure all work on linear light through these two functions.
+def srgb_to_linear(v):
+    """sRGB-encoded values in [0, 1] (numpy array or float) -> linear light in [0, 1]."""
+    import numpy as np
+
+    v = np.asarray(v, dtype=np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(v):
+    """Linear light in [0, 1] -> sRGB-encoded values in [0, 1] (clipped to the range first)."""
+    import numpy as np
+
+    v = np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0)
+    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)

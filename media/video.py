@@ -8,9 +8,12 @@ every stage can be tested with a few numpy frames and a temporary path.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import queue
 import re
 import subprocess
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,6 +27,9 @@ from common.errors import MediaError
 # H.264 in yuv420p needs even sides; every size the factory accepts is a multiple of 16 anyway.
 DEFAULT_CRF = 20
 DEFAULT_PRESET = "veryfast"  # docs/reference/platform-facts.md: ~95-135 fps at 720p on 2 cores
+# Lossless (QP 0) gives the same pixels with any preset: only size and speed differ, so the
+# intermediates later stages re-encode take the fastest one.
+LOSSLESS_PRESET = "ultrafast"
 PIX_FMTS = {"rgb24": 24, "yuv420p": 12}  # frame layouts on the pipes, bits per pixel
 
 
@@ -131,7 +137,7 @@ class FrameWriter:
     """
 
     def __init__(self, path: str | os.PathLike, *, fps: float | Fraction, size: tuple[int, int],
-                 crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET,
+                 crf: int = DEFAULT_CRF, preset: str | None = None,
                  metadata: dict[str, str] | None = None, lossless: bool = False,
                  pix_fmt: str = "rgb24") -> None:
         width, height = size
@@ -148,6 +154,7 @@ class FrameWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
         quality = ["-qp", "0"] if lossless else ["-crf", str(crf)]
+        preset = preset or (LOSSLESS_PRESET if lossless else DEFAULT_PRESET)
         out_params = ["-preset", preset, *quality, "-r", _rate_arg(self.fps)]
         if self.path.suffix.lower() in (".mp4", ".mov", ""):
             out_params += ["-movflags", "+faststart"]
@@ -254,3 +261,89 @@ def _last_line(text: str) -> str:
 def dumps_info(info: VideoInfo) -> str:
     return json.dumps({"width": info.width, "height": info.height, "fps": str(info.fps),
                        "frames": info.frames, "duration": round(info.duration, 3)})
+
+
+def read_scaled_frames(path: str | os.PathLike, size: tuple[int, int]) -> Iterator[np.ndarray]:
+    """Decode ``path`` scaled by ffmpeg to ``size = (w, h)``: ``uint8 [h, w, 3]`` RGB frames."""
+    path = Path(path)
+    w, h = size
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24",
+                                            output_params=["-vf", f"scale={w}:{h}:flags=area"])
+        # imageio-ffmpeg logs a warning that the size differs from the source: we asked it to.
+        quiet = _DropSizeWarning()
+        logging.getLogger("imageio_ffmpeg").addFilter(quiet)
+        try:
+            next(reader)  # metadata
+        finally:
+            logging.getLogger("imageio_ffmpeg").removeFilter(quiet)
+    except (RuntimeError, OSError, StopIteration) as exc:
+        raise MediaError(f"{path}: cannot decode video for analysis ({exc})") from exc
+    try:
+        for raw in reader:
+            yield np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
+    finally:
+        reader.close()
+
+
+class _DropSizeWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "different from the source frame size" not in record.getMessage()
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterable, depth: int = 4) -> Iterator:
+    """Iterate ``items`` in a background thread, at most ``depth`` ahead of the consumer.
+
+    Decoding (a pipe read, which releases the GIL) then overlaps with the OpenCV work on the
+    previous frame; chained, each stage of a frame pipeline gets its own thread and a queue of
+    ``depth`` between it and the next. Memory: ``depth``
+    items. Errors raised while producing are raised to the consumer.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            _put_final(q, stop, exc)
+            return
+        finally:
+            close = getattr(items, "close", None)
+            if stop.is_set() and close is not None:
+                close()
+        _put_final(q, stop, _DONE)
+
+    thread = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _put_final(q: queue.Queue, stop: threading.Event, item: object) -> None:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue

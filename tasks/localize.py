@@ -1,9 +1,11 @@
 """Localizing: one locale's clip from the master (subtitles, labels, watermark, provenance).
 
-    master (lossless) -> burn subtitles (libass) -> logo + AI label + invisible watermark
-      -> soft subtitle track + AI-content metadata (stream copy) -> C2PA signature (last)
+    master (lossless) -> burn subtitles (libass, while decoding) + logo + AI label + invisible
+      watermark (one H.264 encode) -> soft subtitle track + AI-content metadata (stream copy)
+      -> C2PA signature (last)
 
-Nothing here renders: N locales cost N passes of this stage and zero model calls.
+Nothing here renders: N locales cost N passes of this stage and zero model calls, and each
+clip is encoded once (the only lossy encode between a render and a delivered clip).
 """
 
 from __future__ import annotations
@@ -67,7 +69,6 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         ShotCaptions,
         SubtitleStyle,
         build_cues,
-        burn_subtitles,
         mux_soft_subtitles,
         write_sidecars,
     )
@@ -89,21 +90,17 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
                  for t in timings if by_id[t.shot_id].captions]
     stem = work_dir / f"clip.{locale}"
     sidecars: dict[str, Path] = {}
-    burned = work_dir / f"burned.{locale}.mp4"
     if captioned:
         cues = build_cues(captioned, locale=locale)
         style = SubtitleStyle.from_brand(primary=branding.primary, text=branding.text,
                                          frame_height=info.height, frame_width=info.width)
         sidecars = write_sidecars(cues, locale=locale, out_stem=stem, style=style,
                                   frame_size=info.size)
-        burn_subtitles(master, sidecars["ass"], burned, fonts_dir=fonts_dir)
-    else:
-        shutil.copyfile(master, burned.with_suffix(".mkv"))
-        burned = burned.with_suffix(".mkv")
     payload = payload_from_content_id(content_id)
     marked = work_dir / f"marked.{locale}.mp4"
-    apply_marks(burned, marked, payload=payload, logo=branding.logo, label_locale=locale,
-                fonts_dir=fonts_dir)
+    # Captions are burned in while the marks pass decodes the master: one encode for both.
+    apply_marks(master, marked, payload=payload, logo=branding.logo, label_locale=locale,
+                fonts_dir=fonts_dir, subtitles=sidecars.get("ass"))
     labelled = work_dir / f"labelled.{locale}.mp4"
     with_tracks = work_dir / f"tracks.{locale}.mp4"
     if "srt" in sidecars:
@@ -123,7 +120,7 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         signed = True
     else:
         shutil.copyfile(labelled, final)
-    for tmp in (burned, marked, with_tracks, labelled):
+    for tmp in (marked, with_tracks, labelled):
         tmp.unlink(missing_ok=True)
     return ClipFiles(locale=locale, content_id=content_id, video=final, sidecars=sidecars,
                      payload_hex=payload.hex(), signed=signed)

@@ -10,6 +10,7 @@ The script is written by people, one block per shot::
     seed: 7                         <- optional; default derived from campaign seed + shot id
     image: bottle.png               <- optional product image (storyboard backend draws it)
     template: intro                 <- optional: use the campaign's template shot 'intro'
+    colour: keep                    <- optional: a deliberate look, not matched to the others
     [en] Spring is here.            <- caption lines, one or more per locale
     [zh-CN] 春天来了。
 
@@ -32,7 +33,8 @@ from tasks.subtitles.cues import seconds_to_read
 
 PADDING_S = 0.6  # lead-in and lead-out around the captions
 MIN_SHOT_S, MAX_SHOT_S = 1.0, 30.0
-KEYS = ("duration", "camera", "visual", "negative", "seed", "image", "template")
+KEYS = ("duration", "camera", "visual", "negative", "seed", "image", "template", "colour")
+COLOUR_CHOICES = ("match", "keep")
 
 _HEADER = re.compile(r"^##\s*(?P<id>[^:]*?)\s*(?::\s*(?P<title>.*))?$")
 _FIELD = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:\s*(?P<value>.*)$")
@@ -59,6 +61,7 @@ class Shot:
     image: str | None = None
     template: str | None = None
     line: int = 0          # where the shot starts in the script
+    colour: str = "match"  # "keep": a deliberate colour, left out of shot matching
 
 
 def frames_for(duration: float, fps: int, *, at_least: bool = False) -> int:
@@ -219,6 +222,12 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                             line=image_line, field=at("image"))
         image = str(image_path)
 
+    colour_line, colour = get("colour")
+    if colour is not None and colour.lower() not in COLOUR_CHOICES:
+        raise SpecError(f"{where}: colour {colour!r} must be one of {', '.join(COLOUR_CHOICES)} "
+                        "('keep': a deliberate look that matching leaves alone)", file=file,
+                        line=colour_line, field=at("colour"))
+
     negative = ", ".join(p for p in (spec.model.negative_prompt, get("negative")[1] or "") if p)
     # A shot timed from its captions never ends before they are read: round its frames up.
     frames = frames_for(duration, spec.output.fps, at_least=dur_text is None and bool(captions))
@@ -226,7 +235,7 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                 prompt=f"{visual}. Camera: {camera}." if camera != "static" else f"{visual}.",
                 negative_prompt=negative, duration=round(frames / spec.output.fps, 4),
                 frames=frames, seed=seed, captions=captions, image=image,
-                template=template_name, line=lineno)
+                template=template_name, line=lineno, colour=(colour or "match").lower())
 
 
 @dataclass(frozen=True)
@@ -253,6 +262,22 @@ def load_campaign(path: str | Path) -> Campaign:
         else str(path)
     shots = parse_script(script_text, spec, file=script_file, first_line=first_line,
                          base_dir=path.parent)
+    check_colour_reference(spec, shots, file=str(path))
     digest = hashlib.sha256(path.read_bytes() + script_text.encode()).hexdigest()
     return Campaign(spec=spec, shots=shots, source=str(path.resolve()), sha256=digest,
                     script=script_text)
+
+
+def check_colour_reference(spec: CampaignSpec, shots: list[Shot], *, file: str) -> None:
+    """``colour.reference`` names a shot of the script, ``hero`` or an image (SpecError)."""
+    from tasks.spec import IMAGE_SUFFIXES, load_structured
+
+    reference = spec.colour.reference
+    if reference == "hero" or reference.lower().endswith(IMAGE_SUFFIXES):
+        return
+    if reference not in {shot.id for shot in shots}:
+        line = load_structured(Path(file))[1].get(("colour", "reference")) \
+            if Path(file).is_file() else None
+        raise SpecError(f"{reference!r} is neither a shot of the script "
+                        f"({', '.join(s.id for s in shots)}), 'hero' nor an image file",
+                        file=file, line=line, field="colour.reference")

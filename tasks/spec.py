@@ -57,6 +57,23 @@ class Brand(_Strict):
     name: str = Field(min_length=1, max_length=80)
     logo: Path | None = None  # PNG with alpha, relative to the spec file
     colors: BrandColors = BrandColors()
+    look: Path | None = None  # a .cube 3D LUT, relative to the spec file, applied after matching
+    look_strength: float = Field(1.0, ge=0, le=1, description="0: no look, 1: all of it.")
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
+
+class ColourSpec(_Strict):
+    """Shot matching: every shot's white balance, exposure and saturation towards a reference.
+
+    ``reference``: ``hero`` (the shot whose id is ``hero``, else the first shot), a shot id,
+    or an image file (relative to the spec). A shot with ``colour: keep`` in the script is a
+    deliberate look and is left as it is."""
+
+    match: bool = True
+    reference: str = "hero"
+    strength: float = Field(1.0, ge=0, le=1, description="0: no matching, 1: all of it.")
 
 
 class OutputSpec(_Strict):
@@ -135,6 +152,7 @@ class CampaignSpec(_Strict):
     publish: PublishSpec = PublishSpec()
     model: ModelSpec = ModelSpec()
     templates: dict[str, TemplateShot] = Field(default_factory=dict)
+    colour: ColourSpec = ColourSpec()
     script: str | None = None       # the script inline
     script_file: Path | None = None  # or in a file, relative to the spec
 
@@ -240,6 +258,16 @@ def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, str, int]:
             raise SpecError(f"logo file {logo} does not exist", file=str(path),
                             line=lines.get(("brand", "logo")), field="brand.logo")
         spec = spec.model_copy(update={"brand": spec.brand.model_copy(update={"logo": logo})})
+    if spec.brand.look is not None:
+        spec = spec.model_copy(update={"brand": spec.brand.model_copy(update={
+            "look": _checked_look(base / spec.brand.look, path, lines)})})
+    if spec.colour.reference.lower().endswith(IMAGE_SUFFIXES):
+        image = (base / spec.colour.reference).resolve()
+        if not image.is_file():
+            raise SpecError(f"reference image {image} does not exist", file=str(path),
+                            line=lines.get(("colour", "reference")), field="colour.reference")
+        spec = spec.model_copy(update={"colour": spec.colour.model_copy(update={
+            "reference": str(image)})})
     if spec.script_file is not None:
         script_path = (base / spec.script_file).resolve()
         if not script_path.is_file():
@@ -248,3 +276,16 @@ def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, str, int]:
         return spec, script_path.read_text(encoding="utf-8"), 1
     # Inline block scalar: the script's first line is the one after `script: |`.
     return spec, spec.script or "", (lines.get(("script",)) or 0) + 1
+
+
+def _checked_look(look: Path, spec_path: Path, lines: dict[tuple, int]) -> Path:
+    """The brand look's LUT, resolved and read once: a missing file is an error at the spec's
+    ``brand.look`` line, a bad one at the LUT's own line."""
+    from tasks.grade.cube import load_cube
+
+    look = look.resolve()
+    if not look.is_file():
+        raise SpecError(f"LUT file {look} does not exist", file=str(spec_path),
+                        line=lines.get(("brand", "look")), field="brand.look")
+    load_cube(look, field="brand.look")
+    return look

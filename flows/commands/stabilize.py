@@ -27,6 +27,10 @@ def register(app: typer.Typer) -> None:
         smoothing: Annotated[int, typer.Option(
             "--smoothing",
             help="Camera path smoothing, frames either side (as vid.stab's smoothing).")] = 15,
+        match_colour: Annotated[Path | None, typer.Option(
+            "--match-colour",
+            help="Also match white balance, exposure and saturation to this image or clip, "
+                 "in the same pass.")] = None,
     ) -> None:
         """Remove camera shake and brightness flicker from SRC and write DST.
 
@@ -43,7 +47,13 @@ def register(app: typer.Typer) -> None:
         options = replace(StabilizeOptions(), correct_shake=not no_shake,
                           correct_flicker=not no_flicker,
                           shake=ShakeOptions(radius=smoothing))
-        result = stabilize_clip(src, dst, target_fps=target, options=options).to_dict()
+        reference = None
+        if match_colour is not None:
+            from tasks.grade.stage import image_stats
+
+            reference = image_stats(match_colour)
+        result = stabilize_clip(src, dst, target_fps=target, options=options,
+                                colour_reference=reference).to_dict()
         text = json.dumps(result, indent=2)
         if report is not None:
             report.parent.mkdir(parents=True, exist_ok=True)

@@ -9,21 +9,16 @@ small frames plus a handful of numbers per frame.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
-import queue
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 
 from common.errors import ConfigError, MediaError
-from media.video import VideoInfo, probe
+from media.video import VideoInfo, prefetch, probe, read_scaled_frames
 from tasks.stabilize.motion import (
     Motion,
     MotionOptions,
@@ -163,94 +158,25 @@ def analyse_frames(frames: Iterable[np.ndarray], options: MotionOptions = Motion
 
 def read_analysis_frames(path: str | os.PathLike, size: tuple[int, int]) -> Iterator[np.ndarray]:
     """Decode ``path`` scaled by ffmpeg to ``size = (w, h)``: ``uint8 [h, w, 3]`` RGB frames."""
-    path = Path(path)
-    w, h = size
-    try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24",
-                                            output_params=["-vf", f"scale={w}:{h}:flags=area"])
-        # imageio-ffmpeg logs a warning that the size differs from the source: we asked it to.
-        quiet = _DropSizeWarning()
-        logging.getLogger("imageio_ffmpeg").addFilter(quiet)
-        try:
-            next(reader)  # metadata
-        finally:
-            logging.getLogger("imageio_ffmpeg").removeFilter(quiet)
-    except (RuntimeError, OSError, StopIteration) as exc:
-        raise MediaError(f"{path}: cannot decode video for analysis ({exc})") from exc
-    try:
-        for raw in reader:
-            yield np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
-    finally:
-        reader.close()
+    return read_scaled_frames(path, size)
 
 
 def analyse_clip(path: str | os.PathLike, options: MotionOptions = MotionOptions(), *,
-                 info: VideoInfo | None = None) -> ClipAnalysis:
+                 info: VideoInfo | None = None,
+                 observe: Callable[[np.ndarray], None] | None = None) -> ClipAnalysis:
     """Analyse a video file in one streaming pass over its scaled-down frames (``info``: its
-    :func:`media.video.probe`, if already known)."""
+    :func:`media.video.probe`, if already known). ``observe`` is shown every scaled-down
+    frame too (the grade measures a shot's colour this way, at no extra decode)."""
     info = info or probe(path)
     size = analysis_size(info.width, info.height, options.analysis_width)
-    return analyse_frames(prefetch(read_analysis_frames(path, size)), options,
-                          full_size=info.size)
+    frames = prefetch(read_analysis_frames(path, size))
+    if observe is not None:
+        frames = _observed(frames, observe)
+    return analyse_frames(frames, options, full_size=info.size)
 
 
-class _DropSizeWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "different from the source frame size" not in record.getMessage()
-
-
-_DONE = object()
-
-
-def prefetch(items: Iterable, depth: int = 4) -> Iterator:
-    """Iterate ``items`` in a background thread, at most ``depth`` ahead of the consumer.
-
-    Decoding (a pipe read, which releases the GIL) then overlaps with the OpenCV work on the
-    previous frame; on two cores that is most of the stage's parallelism. Memory: ``depth``
-    items. Errors raised while producing are raised to the consumer.
-    """
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    break
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            _put_final(q, stop, exc)
-            return
-        finally:
-            close = getattr(items, "close", None)
-            if stop.is_set() and close is not None:
-                close()
-        _put_final(q, stop, _DONE)
-
-    thread = threading.Thread(target=produce, name="stabilize-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _put_final(q: queue.Queue, stop: threading.Event, item: object) -> None:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
+def _observed(frames: Iterable[np.ndarray], observe: Callable[[np.ndarray], None]
+              ) -> Iterator[np.ndarray]:
+    for frame in frames:
+        observe(frame)
+        yield frame

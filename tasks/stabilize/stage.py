@@ -22,10 +22,11 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,17 +37,21 @@ from media.video import (
     FrameWriter,
     VideoInfo,
     ffmpeg_exe,
+    prefetch,
     probe,
     read_frames,
     read_tags,
     run_ffmpeg,
 )
-from tasks.stabilize.analysis import ClipAnalysis, analyse_clip, prefetch
+from tasks.stabilize.analysis import ClipAnalysis, analyse_clip
 from tasks.stabilize.flicker import FlickerOptions, FlickerPlan, apply_table, plan_deflicker
 from tasks.stabilize.interpolate import InterpolateOptions, interpolate_fps
 from tasks.stabilize.metrics import ClipMetrics, clip_metrics, describe
 from tasks.stabilize.shake import ShakeOptions, ShakePlan, plan_shake, warp_frame
 from tasks.stabilize.yuv import warp_i420
+
+if TYPE_CHECKING:
+    from tasks.grade import ColourStats, ColourTable
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,7 @@ class StabilizeReport:
     frames_in: int
     frames_out: int
     seconds: float        # wall time of the stage, metrics included
+    colour: dict = field(default_factory=dict)  # colour matching, when asked for
 
     def to_dict(self) -> dict:
         """JSON-able summary (the CLI's ``--report`` file)."""
@@ -98,6 +104,7 @@ class StabilizeReport:
             "fps_in": round(self.fps_in, 3), "fps_out": round(self.fps_out, 3),
             "frames_in": self.frames_in, "frames_out": self.frames_out,
             "seconds": round(self.seconds, 3),
+            **({"colour": self.colour} if self.colour else {}),
         }
 
     def summary(self) -> str:
@@ -122,52 +129,108 @@ class ClipFrames:
         return read_frames(self.path)
 
 
+@dataclass
+class ClipPlan:
+    """Pass 1's outcome for one clip: what pass 2 will do to it, and its "before" metrics."""
+
+    source: Path
+    info: VideoInfo
+    analysis: ClipAnalysis
+    before: ClipMetrics
+    shake: ShakePlan | None
+    flicker: FlickerPlan | None
+    fps_out: Fraction
+
+    @property
+    def changes_frames(self) -> bool:
+        """False when pass 2 would give back the clip's own frames."""
+        return self.shake is not None or self.flicker is not None or self.fps_out != self.info.fps
+
+
+def plan_clip(src: Path, *, target_fps: int | float | Fraction | None = None,
+              options: StabilizeOptions = StabilizeOptions(),
+              observe: Callable[[np.ndarray], None] | None = None) -> ClipPlan:
+    """Pass 1: analyse ``src`` and decide shake, flicker and frame rate (nothing is decoded at
+    full size). ``observe`` sees every scaled-down analysis frame (colour statistics)."""
+    src = Path(src)
+    if target_fps is not None and float(target_fps) <= 0:
+        raise ConfigError(f"target_fps must be a positive frame rate, got {target_fps}")
+    info = probe(src)
+    analysis = analyse_clip(src, options.shake.motion, info=info, observe=observe)
+    if analysis.frames != info.frames:
+        raise MediaError(f"{src}: analysis decoded {analysis.frames} frames, probe counted "
+                         f"{info.frames}; re-encode the clip and try again")
+    shake = plan_shake(analysis, options.shake) if options.correct_shake else None
+    flicker = plan_deflicker(analysis, options.flicker) if options.correct_flicker else None
+    fps_out = (Fraction(target_fps).limit_denominator(1001) if target_fps is not None
+               else info.fps)
+    return ClipPlan(source=src, info=info, analysis=analysis, before=clip_metrics(analysis),
+                    shake=shake if shake is not None and shake.apply else None,
+                    flicker=flicker if flicker is not None and flicker.apply else None,
+                    fps_out=fps_out)
+
+
+def plan_frames(plan: ClipPlan, options: StabilizeOptions = StabilizeOptions()
+                ) -> Iterator[np.ndarray]:
+    """Pass 2 without the encoder: the clip's ``uint8 [H, W, 3]`` RGB frames with the plan's
+    level tables, shake warp and re-timing applied, decoded and corrected in their own threads
+    (bounded by ``options.prefetch`` frames each)."""
+    frames = corrected_frames(plan.source, plan.analysis, plan.shake, plan.flicker,
+                              prefetch_depth=options.prefetch)
+    if plan.fps_out != plan.info.fps:
+        frames = interpolate_fps(frames, plan.info.fps, plan.fps_out, cuts=plan.analysis.cuts,
+                                 options=options.interpolate)
+    return prefetch(frames, options.prefetch)
+
+
 def stabilize_clip(src: Path, dst: Path | None, *,
                    target_fps: int | float | Fraction | None = None,
-                   options: StabilizeOptions = StabilizeOptions()) -> StabilizeReport:
+                   options: StabilizeOptions = StabilizeOptions(),
+                   colour_reference: ColourStats | None = None) -> StabilizeReport:
     """Steady one clip: ``src`` video in, ``dst`` H.264 MP4 out, with a report.
 
     ``target_fps`` (e.g. 24 or 30) re-times the clip by motion-compensated interpolation;
     None keeps the input's rate. A clip with no measurable shake or flicker and no rate change
     is copied unchanged (bit-identical). Audio, if any, is carried over untouched. ``dst``
     None is a dry run: every pass runs but nothing is encoded or written (``after`` is None).
+    ``colour_reference`` also matches the clip's colour to it (:mod:`tasks.grade`), in the
+    same pass, measured on the same analysis frames.
     """
+    from tasks.grade import ColourTable, StatsAccumulator, fit_correction
+
     started = time.perf_counter()
     src, dst = Path(src), (Path(dst) if dst is not None else None)
-    if target_fps is not None and float(target_fps) <= 0:
-        raise ConfigError(f"target_fps must be a positive frame rate, got {target_fps}")
-    info = probe(src)
-    analysis = analyse_clip(src, options.shake.motion, info=info)
-    if analysis.frames != info.frames:
-        raise MediaError(f"{src}: analysis decoded {analysis.frames} frames, probe counted "
-                         f"{info.frames}; re-encode the clip and try again")
-    before = clip_metrics(analysis)
-    shake = plan_shake(analysis, options.shake) if options.correct_shake else None
-    flicker = plan_deflicker(analysis, options.flicker) if options.correct_flicker else None
-    shake = shake if shake is not None and shake.apply else None
-    flicker = flicker if flicker is not None and flicker.apply else None
-    fps_out = (Fraction(target_fps).limit_denominator(1001) if target_fps is not None
-               else info.fps)
-    if shake is None and flicker is None and fps_out == info.fps:
+    stats = StatsAccumulator() if colour_reference is not None else None
+    plan = plan_clip(src, target_fps=target_fps, options=options,
+                     observe=stats.add if stats is not None else None)
+    info, before = plan.info, plan.before
+    grade, colour = None, {}
+    if stats is not None:
+        measured = stats.result()
+        correction = fit_correction(measured, colour_reference)
+        grade = ColourTable.build(correction)
+        colour = {"before": measured.to_dict(), "reference": colour_reference.to_dict(),
+                  "correction": correction.to_dict()}
+    if not plan.changes_frames and grade is None:
         if dst is not None:
             _copy(src, dst)
         return StabilizeReport(
             source=str(src), output=str(dst or ""), before=before, after=before,
             shake_corrected=False, flicker_corrected=False, copied=True, zoom=1.0,
             fps_in=float(info.fps), fps_out=float(info.fps), frames_in=info.frames,
-            frames_out=info.frames, seconds=time.perf_counter() - started)
+            frames_out=info.frames, seconds=time.perf_counter() - started, colour=colour)
 
-    frames_out = _render(src, dst, info, analysis, shake, flicker, fps_out, options)
+    frames_out = _render(plan, dst, options, grade)
     after = None
     if options.measure_after and dst is not None:
-        transforms = shake.matrices() if shake is not None else None
+        transforms = plan.shake.matrices() if plan.shake is not None else None
         after = clip_metrics(analyse_clip(dst, options.shake.motion), transforms)
     report = StabilizeReport(
         source=str(src), output=str(dst or ""), before=before, after=after,
-        shake_corrected=shake is not None, flicker_corrected=flicker is not None, copied=False,
-        zoom=shake.zoom if shake is not None else 1.0, fps_in=float(info.fps),
-        fps_out=float(fps_out), frames_in=info.frames, frames_out=frames_out,
-        seconds=time.perf_counter() - started)
+        shake_corrected=plan.shake is not None, flicker_corrected=plan.flicker is not None,
+        copied=False, zoom=plan.shake.zoom if plan.shake is not None else 1.0,
+        fps_in=float(info.fps), fps_out=float(plan.fps_out), frames_in=info.frames,
+        frames_out=frames_out, seconds=time.perf_counter() - started, colour=colour)
     log.info("%s", report.summary())
     return report
 
@@ -212,32 +275,36 @@ def _checked(frames: Iterator[np.ndarray], expected: int, src: Path) -> Iterator
                          f"the file changed while stabilizing")
 
 
-def _render(src: Path, dst: Path | None, info: VideoInfo, analysis: ClipAnalysis,
-            shake: ShakePlan | None, flicker: FlickerPlan | None, fps_out: Fraction,
-            options: StabilizeOptions) -> int:
-    """Pass 2: decode, correct, re-time and encode; returns the number of frames written.
+def _render(plan: ClipPlan, dst: Path | None, options: StabilizeOptions,
+            grade: ColourTable | None = None) -> int:
+    """Pass 2: decode, correct, re-time, grade and encode; returns the number of frames written.
 
-    ``dst`` None does all of it but the encoding (the benchmark's "work" measurement).
+    Four stages overlap, each bounded by ``options.prefetch`` frames: ffmpeg decoding (its own
+    process, read by a thread), correcting (a thread; OpenCV releases the GIL), writing to the
+    encoder's pipe (this thread) and x264 (its own process and threads). Wall time then
+    approaches the slowest of them rather than their sum. ``dst`` None does all of it but the
+    encoding (the benchmark's "work" measurement).
     """
+    info = plan.info
     pix_fmt = "rgb24"
-    if shake is not None and flicker is None and fps_out == info.fps:
+    if plan.shake is not None and plan.flicker is None and plan.fps_out == info.fps \
+            and grade is None:
         # Shake alone: stay in the video's yuv420p from decoder to encoder (see yuv.py).
-        frames = _warped_i420(src, info.size, analysis, shake, options.prefetch)
+        frames = prefetch(_warped_i420(plan.source, info.size, plan.analysis, plan.shake,
+                                       options.prefetch), options.prefetch)
         pix_fmt = "yuv420p"
     else:
-        frames = corrected_frames(src, analysis, shake, flicker, prefetch_depth=options.prefetch)
-        if fps_out != info.fps:
-            frames = interpolate_fps(frames, info.fps, fps_out, cuts=analysis.cuts,
-                                     options=options.interpolate)
+        frames = plan_frames(plan, options)
+        if grade is not None:
+            frames = prefetch((grade.apply(frame) for frame in frames), options.prefetch)
     if dst is None:
         return sum(1 for _ in frames)
+    src = plan.source
     tags = {k: v for k, v in read_tags(src).items() if k not in _OWN_TAGS}
     video_only = dst.with_name(f".{dst.name}.video.mp4") if _has_audio(src) else dst
-    with FrameWriter(video_only, fps=fps_out, size=info.size, crf=options.crf,
+    with FrameWriter(video_only, fps=plan.fps_out, size=info.size, crf=options.crf,
                      preset=options.preset, metadata=tags, pix_fmt=pix_fmt) as writer:
-        # Correcting runs in its own thread (and decoding in another), so that the pipe write
-        # to the encoder here overlaps with the warp of the next frame.
-        for frame in prefetch(frames, options.prefetch):
+        for frame in frames:
             writer.write(frame)
     if video_only != dst:
         _mux_audio(video_only, src, dst)

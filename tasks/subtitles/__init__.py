@@ -12,7 +12,7 @@
 Each locale's rules (line length, reading speed) come from :mod:`media.locales`.
 """
 
-from tasks.subtitles.burn import BurnOptions, burn_subtitles, mux_soft_subtitles
+from tasks.subtitles.burn import BurnOptions, burn_subtitles, burned_frames, mux_soft_subtitles
 from tasks.subtitles.cues import Cue, ShotCaptions, build_cues, reading_seconds, seconds_to_read
 from tasks.subtitles.files import read_ass, read_srt, read_vtt, sidecar_path, write_sidecars
 from tasks.subtitles.linebreak import kinsoku_violations, text_width, wrap_caption
@@ -21,6 +21,7 @@ from tasks.subtitles.style import SubtitleStyle
 
 __all__ = [
     "BurnOptions", "Cue", "ShotCaptions", "SubtitleStyle", "build_cues", "burn_subtitles",
+    "burned_frames",
     "clean_caption", "kinsoku_violations", "mux_soft_subtitles", "read_ass", "read_srt",
     "read_vtt", "reading_seconds", "seconds_to_read", "sidecar_path", "text_width",
     "wrap_caption", "write_sidecars",

@@ -13,13 +13,16 @@ import shutil
 import subprocess
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from common.errors import ConfigError, MediaError, MissingGlyphsError
 from media.fonts import fontconfig_file
 from media.locales import iso639_2, rules_for, split_locale
-from media.video import DEFAULT_CRF, DEFAULT_PRESET, ffmpeg_exe
+from media.video import DEFAULT_CRF, DEFAULT_PRESET, ffmpeg_exe, probe
 from tasks.subtitles.files import read_srt, srt_text
 
 
@@ -82,8 +85,7 @@ def burn_subtitles(src: Path, ass_path: Path, dst: Path, *, fonts_dir: Path,
                     "-movflags", "+faststart"],
                    what=f"burn-in of {ass_path.name} into {src.name}", dst=dst, cwd=Path(work),
                    env=env)
-    missing = sorted({int(h, 16) for h in _NO_FALLBACK.findall(log)}
-                     - {cp for cp in range(0x2000, 0x2070) if unicodedata.category(chr(cp)) == "Cf"})
+    missing = _missing(log)
     if missing and options.require_glyphs:
         _partial(dst).unlink(missing_ok=True)
         chars = ", ".join(f"U+{cp:04X} {chr(cp)!r}" for cp in missing[:12])
@@ -91,6 +93,57 @@ def burn_subtitles(src: Path, ass_path: Path, dst: Path, *, fonts_dir: Path,
                                  f"{chars}; run `make fonts` or add a font covering them there")
     os.replace(_partial(dst), dst)
     return dst
+
+
+def _missing(log: str) -> list[int]:
+    """Code points libass found no font for (format characters it may skip are fine)."""
+    return sorted({int(h, 16) for h in _NO_FALLBACK.findall(log)}
+                  - {cp for cp in range(0x2000, 0x2070) if unicodedata.category(chr(cp)) == "Cf"})
+
+
+def burned_frames(src: Path, ass_path: Path, *, fonts_dir: Path,
+                  require_glyphs: bool = True) -> Iterator[np.ndarray]:
+    """``src``'s ``uint8 [H, W, 3]`` RGB frames with the cues of ``ass_path`` drawn in by
+    libass while ffmpeg decodes, for a stage that encodes them itself (one encode, not two).
+
+    Raises MissingGlyphsError after the last frame when no font in ``fonts_dir`` covers some
+    caption characters (a caller writing a file discards it then)."""
+    src, ass_path = _check_input(src, "burn-in video"), _check_input(ass_path, "burn-in cues")
+    conf = fontconfig_file(Path(fonts_dir))
+    env = {**os.environ, "FONTCONFIG_FILE": str(conf)}
+    env.pop("FONTCONFIG_PATH", None)
+    width, height = probe(src).size
+    with tempfile.TemporaryDirectory(prefix="cf-burn-") as work:
+        shutil.copyfile(ass_path, Path(work) / "captions.ass")  # see burn_subtitles: quoting
+        log_path = Path(work) / "ffmpeg.log"
+        with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
+            proc = subprocess.Popen(
+                [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "info", "-i", str(src),
+                 "-map", "0:v:0", "-vf", "subtitles=filename=captions.ass", "-f", "rawvideo",
+                 "-pix_fmt", "rgb24", "-"], stdout=subprocess.PIPE, stderr=log, cwd=work, env=env)
+            size = width * height * 3
+            try:
+                while True:
+                    raw = proc.stdout.read(size)
+                    if len(raw) < size:
+                        break
+                    yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+            finally:
+                proc.stdout.close()
+                if proc.poll() is None:
+                    proc.kill()
+                code = proc.wait()
+            log.seek(0)
+            text = log.read()
+    if code != 0:
+        last = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+        raise MediaError(f"burn-in of {ass_path.name} into {src.name}: ffmpeg failed: "
+                         f"{last[0].strip()}")
+    missing = _missing(text)
+    if missing and require_glyphs:
+        chars = ", ".join(f"U+{cp:04X} {chr(cp)!r}" for cp in missing[:12])
+        raise MissingGlyphsError(f"burn-in of {ass_path.name}: no font in {fonts_dir} can draw "
+                                 f"{chars}; run `make fonts` or add a font covering them there")
 
 
 def mux_soft_subtitles(src: Path, dst: Path, tracks: dict[str, Path]) -> Path:

@@ -1,7 +1,8 @@
 """All marks on a clip in one decode/encode pass, and reading them all back.
 
-``apply_marks`` decodes a clip once, draws the logo and the AI label, adds the invisible mark,
-encodes H.264 once and copies every other stream (audio, subtitles) unchanged. The metadata
+``apply_marks`` decodes a clip once (burning its captions in on the way, when given), draws the
+logo and the AI label, adds the invisible mark, encodes H.264 once and copies every other
+stream (audio, subtitles) unchanged. The metadata
 label and the C2PA manifest are separate, stream-copy steps after it (metadata.py,
 provenance.py); signing comes last of all.
 """
@@ -18,7 +19,15 @@ import cv2
 import numpy as np
 
 from common.errors import MediaError
-from media.video import DEFAULT_CRF, DEFAULT_PRESET, FrameWriter, probe, read_frames, run_ffmpeg
+from media.video import (
+    DEFAULT_CRF,
+    DEFAULT_PRESET,
+    FrameWriter,
+    prefetch,
+    probe,
+    read_frames,
+    run_ffmpeg,
+)
 from tasks.watermark.invisible import (
     WatermarkConfig,
     WatermarkEmbedder,
@@ -59,12 +68,15 @@ def apply_marks(src: Path, dst: Path, *, payload: bytes, logo: Path | None = Non
                 logo_placement: LogoPlacement = LogoPlacement(),
                 label_locale: str | None = "en", label_placement: LabelPlacement = LabelPlacement(),
                 fonts_dir: Path | None = None, watermark: WatermarkConfig = WatermarkConfig(),
-                crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET) -> MarkReport:
+                crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET,
+                subtitles: Path | None = None) -> MarkReport:
     """Write ``dst``: ``src`` with the brand logo, the AI label and the invisible mark.
 
     ``payload`` is the 6-byte watermark payload (``payload_from_content_id``). The label shows
     on the first ``label_placement.seconds`` (the whole clip when it is shorter); ``None`` as
-    ``label_locale`` leaves it out. Non-video streams are copied as they are.
+    ``label_locale`` leaves it out. Non-video streams are copied as they are. ``subtitles``
+    (an ``.ass`` file) burns captions in while decoding (``tasks.subtitles.burned_frames``,
+    fonts from ``fonts_dir``), so captions and marks cost one encode together.
     """
     src, dst = Path(src), Path(dst)
     started = time.perf_counter()
@@ -82,7 +94,14 @@ def apply_marks(src: Path, dst: Path, *, payload: bytes, logo: Path | None = Non
     frames = 0
     try:
         with FrameWriter(video_only, fps=info.fps, size=size, crf=crf, preset=preset) as writer:
-            for i, frame in enumerate(read_frames(src)):
+            if subtitles is not None:
+                from media.fonts import default_fonts_dir
+                from tasks.subtitles.burn import burned_frames
+
+                decoded = burned_frames(src, subtitles, fonts_dir=fonts_dir or default_fonts_dir())
+            else:
+                decoded = read_frames(src)
+            for i, frame in enumerate(prefetch(decoded)):
                 if logo_ov is not None or (label_ov is not None and i < label_frames):
                     frame = frame.copy()  # decoded frames are read-only views of ffmpeg's output
                 if logo_ov is not None:

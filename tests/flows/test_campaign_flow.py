@@ -78,6 +78,13 @@ def test_campaign_flow_publishes_one_clip_per_locale(prefect_harness, factory_en
         assert list(run.metrics["stages"]) == ["plan", "screen-text", "render", "stabilize",
                                                "master", "screen-frames", "localize", "publish",
                                                "manifest"]
+        # The colour jump at each cut, before and after matching, beside the stabilize report.
+        colour = run.metrics["colour"]
+        assert len(colour["cuts"]) == 2 and colour["summary"]["cuts"] == 2
+        assert all({"from", "to", "before", "after"} <= set(cut) for cut in colour["cuts"])
+        assert {g["grade"] for g in colour["shots"].values()} <= {"reference", "matched"}
+        steady = run.metrics["stabilize"]
+        assert steady and all("after" in r and "before" in r for r in steady.values())
         decisions = {d.subject_kind for d in s.query(ModerationDecision)}
         assert decisions == {"text", "render", "clip"}
         assert {c.state for c in s.query(Clip)} == {"published"}

@@ -179,7 +179,8 @@ BAD_SPECS = [
     ("locales: [english]\n", "locales", 1, "not a locale code"),
     ("brand: {name: X, colors: {primary: red}}\n", "brand.colors.primary", 1, "not a colour"),
     ("output: {width: 1000, height: 480}\n", "output", 1, "multiples of 16"),
-    ("colour: blue\n", "colour", 1, "unknown field"),
+    ("color: blue\n", "color", 1, "unknown field"),
+    ("colour: {strength: 2}\n", "colour.strength", 1, "less than or equal to 1"),
     ("model: {sampler: ddim}\n", "model.sampler", 1, "choose one of unipc, euler"),
 ]
 
@@ -224,3 +225,62 @@ def test_json_spec_with_script_file(tmp_path):
     with pytest.raises(SpecError, match="invalid JSON") as err:
         load_campaign(tmp_path / "c.json")
     assert err.value.line == 2
+
+
+LOOK_SPEC = """\
+id: looked
+brand:
+  name: B
+  look: {look}
+locales: [en]
+colour:
+  reference: {reference}
+script: |
+  ## hero
+  visual: a cup
+  ## night
+  visual: a street at night
+  colour: keep
+"""
+
+
+def test_brand_look_and_colour_matching_in_a_spec(tmp_path):
+    from tasks.grade import write_cube
+    from tasks.grade.cube import identity_grid
+
+    (tmp_path / "looks").mkdir()
+    write_cube(tmp_path / "looks" / "warm.cube", identity_grid(2))
+    path = tmp_path / "c.yaml"
+    path.write_text(LOOK_SPEC.format(look="looks/warm.cube", reference="night"))
+    campaign = load_campaign(path)
+    assert campaign.spec.brand.look == (tmp_path / "looks" / "warm.cube").resolve()
+    assert campaign.spec.colour.reference == "night" and campaign.spec.colour.match
+    assert [s.colour for s in campaign.shots] == ["match", "keep"]
+
+
+@pytest.mark.parametrize("look,reference,file,line,fragment", [
+    ("missing.cube", "hero", "c.yaml", 4, "does not exist"),
+    ("bad.cube", "hero", "bad.cube", 3, "expected 3 numbers"),
+    ("ok.cube", "sunset", "c.yaml", 7, "neither a shot of the script"),
+    ("ok.cube", "ref.png", "c.yaml", 7, "reference image"),
+])
+def test_bad_looks_and_references_name_file_and_line(tmp_path, look, reference, file, line,
+                                                     fragment):
+    from tasks.grade import write_cube
+    from tasks.grade.cube import identity_grid
+
+    write_cube(tmp_path / "ok.cube", identity_grid(2))
+    (tmp_path / "bad.cube").write_text("LUT_3D_SIZE 2\n0 0 0\n0 0\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(LOOK_SPEC.format(look=look, reference=reference))
+    with pytest.raises(SpecError) as err:
+        load_campaign(path)
+    assert Path(err.value.file).name == file and err.value.line == line
+    assert fragment in str(err.value)
+
+
+def test_colour_field_of_a_shot_is_checked(tmp_path):
+    path = write_spec(tmp_path, "## a\nvisual: x\ncolour: sepia\n", locales="en")
+    with pytest.raises(SpecError) as err:
+        load_campaign(path)
+    assert err.value.field == "shots.a.colour" and "keep" in str(err.value)
