@@ -1,16 +1,12 @@
 """CIE Lab and ΔE for 8-bit RGB frames: the perceptual space the grade measures and matches in.
 
 L*a*b* is computed here with the CIE 1976 formulas from sRGB (D65); the colour difference ΔE is
-CIEDE2000 from colour-science, so the numbers agree with what colourists' tools report (the
-tests check the conversion against colour-science too). ΔE 1 is about the
+CIEDE2000, so the numbers agree with what colourists' tools report (the tests check both
+against colour-science). ΔE 1 is about the
 smallest difference a viewer notices side by side; under 3 reads as the same colour across a cut.
 """
 
 from __future__ import annotations
-
-import sys
-import warnings
-from functools import cache
 
 import cv2
 import numpy as np
@@ -25,23 +21,6 @@ _SRGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
                          [0.0193, 0.1192, 0.9505]])
 _D65 = _SRGB_TO_XYZ.sum(axis=1)
 _EPSILON, _KAPPA = 216 / 24389, 24389 / 27
-
-
-@cache
-def _colour():
-    """colour-science, imported without its side effects: without matplotlib installed it
-    warns, and puts stand-in ``matplotlib`` modules (with no ``__spec__``) into
-    ``sys.modules``, which makes ``importlib.util.find_spec("matplotlib")`` raise in any
-    library that checks for it later (diffusers, transformers). They are taken out again."""
-    before = set(sys.modules)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import colour
-    for name in set(sys.modules) - before:
-        if name.split(".")[0] == "matplotlib" and getattr(sys.modules[name], "__spec__", None) \
-                is None:
-            del sys.modules[name]
-    return colour
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -60,8 +39,43 @@ def linear_to_lab(linear: np.ndarray) -> np.ndarray:
 
 
 def delta_e(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 colour difference of two ``[..., 3]`` L*a*b* arrays."""
-    return _colour().difference.delta_E(lab1, lab2, method="CIE 2000")
+    """CIEDE2000 colour difference of two ``[..., 3]`` L*a*b* arrays (kL = kC = kH = 1).
+
+    The formulas of Sharma, Wu and Dalal (2005), "The CIEDE2000 colour-difference formula:
+    implementation notes", in numpy; the tests check them against colour-science, which is not
+    imported at run time because it leaves stand-in ``matplotlib`` modules behind that break
+    diffusers and transformers in the same process.
+    """
+    lab1, lab2 = np.asarray(lab1, np.float64), np.asarray(lab2, np.float64)
+    l1, a1, b1 = lab1[..., 0], lab1[..., 1], lab1[..., 2]
+    l2, a2, b2 = lab2[..., 0], lab2[..., 1], lab2[..., 2]
+    c_mean = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - np.sqrt(c_mean**7 / (c_mean**7 + 25.0**7)))
+    a1p, a2p = a1 * (1 + g), a2 * (1 + g)
+    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p = np.degrees(np.arctan2(b1, a1p)) % 360
+    h2p = np.degrees(np.arctan2(b2, a2p)) % 360
+    dlp, dcp = l2 - l1, c2p - c1p
+    dh = h2p - h1p
+    dh = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
+    dh = np.where(c1p * c2p == 0, 0.0, dh)
+    dhp = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh) / 2)
+    lp_mean, cp_mean = (l1 + l2) / 2, (c1p + c2p) / 2
+    h_sum = h1p + h2p
+    hp_mean = np.where(np.abs(h1p - h2p) <= 180, h_sum / 2,
+                       np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2))
+    hp_mean = np.where(c1p * c2p == 0, h_sum, hp_mean)
+    t = (1 - 0.17 * np.cos(np.radians(hp_mean - 30)) + 0.24 * np.cos(np.radians(2 * hp_mean))
+         + 0.32 * np.cos(np.radians(3 * hp_mean + 6))
+         - 0.20 * np.cos(np.radians(4 * hp_mean - 63)))
+    d_theta = 30 * np.exp(-(((hp_mean - 275) / 25) ** 2))
+    r_c = 2 * np.sqrt(cp_mean**7 / (cp_mean**7 + 25.0**7))
+    s_l = 1 + 0.015 * (lp_mean - 50) ** 2 / np.sqrt(20 + (lp_mean - 50) ** 2)
+    s_c = 1 + 0.045 * cp_mean
+    s_h = 1 + 0.015 * cp_mean * t
+    r_t = -np.sin(np.radians(2 * d_theta)) * r_c
+    return np.sqrt((dlp / s_l) ** 2 + (dcp / s_c) ** 2 + (dhp / s_h) ** 2
+                   + r_t * (dcp / s_c) * (dhp / s_h))
 
 
 def small(frame: np.ndarray, width: int = STATS_WIDTH) -> np.ndarray:

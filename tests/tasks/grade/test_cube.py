@@ -30,10 +30,8 @@ def test_an_identity_cube_leaves_frames_bit_identical(tmp_path):
     assert np.array_equal(ColourTable(lut_table(look)).apply(frame), frame)
 
 
-def test_a_known_lut_maps_colours_as_trilinear_interpolation_says(tmp_path):
-    from tasks.grade.lab import _colour
-
-    colour = _colour()  # the oracle: colour-science's own trilinear LUT interpolation
+def test_a_known_lut_maps_colours_as_trilinear_interpolation_says(tmp_path, colour):
+    # The oracle: colour-science's own trilinear LUT interpolation.
 
     grid = _known_grid(5)
     look = load_cube(write_cube(tmp_path / "known.cube", grid))

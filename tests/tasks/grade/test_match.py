@@ -98,3 +98,17 @@ def test_a_shot_kept_on_purpose_is_not_matched(reference):
     # The reference can be another shot the spec names.
     named = decide_grades(GradeSettings(reference="day"), stats, ["hero", "night", "day"])
     assert named["day"].reason == "reference" and named["hero"].correction is not None
+
+
+def test_ciede2000_agrees_with_colour_science(colour):
+    from tasks.grade.lab import delta_e
+
+    rng = np.random.default_rng(7)
+    lab1 = np.stack([rng.uniform(0, 100, 5000), rng.uniform(-110, 110, 5000),
+                     rng.uniform(-110, 110, 5000)], axis=-1)
+    lab2 = lab1 + rng.normal(0, 8, lab1.shape)
+    lab2[:50, 1:] = 0  # achromatic: the hue special cases
+    lab2[50:100] = lab1[50:100]  # identical colours: zero
+    ours = delta_e(lab1, lab2)
+    oracle = colour.difference.delta_E(lab1, lab2, method="CIE 2000")
+    assert np.allclose(ours, oracle, atol=1e-9) and np.all(ours[50:100] == 0)
