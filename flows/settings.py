@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     weights_dir: Path | None = None
     device: str = "auto"
     dtype: str = "auto"
-    offload: bool = True
+    offload: bool | str = "auto"  # auto: swap experts only when the GPU cannot hold both
     compile: bool = False
 
     fonts_dir: Path | None = Field(None, description="Font folder for subtitles and labels.")

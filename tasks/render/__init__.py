@@ -27,7 +27,7 @@ BACKENDS = ("auto", "animatic", "model")
 
 
 def select_backend(name: str, *, preset: str = "t2v-a14b", weights_dir: Path | None = None,
-                   device: str = "auto", dtype: str = "auto", offload: bool = True,
+                   device: str = "auto", dtype: str = "auto", offload: bool | str = "auto",
                    compile: bool = False) -> RenderBackend:
     """The backend called ``name``; ``auto`` is the model when weights and CUDA exist."""
     from tasks.render.animatic import AnimaticBackend

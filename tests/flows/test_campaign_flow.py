@@ -78,6 +78,8 @@ def test_campaign_flow_publishes_one_clip_per_locale(prefect_harness, factory_en
         assert list(run.metrics["stages"]) == ["plan", "screen-text", "render", "stabilize",
                                                "master", "screen-frames", "localize", "publish",
                                                "manifest"]
+        # what the renderer did (the animatic reports no model forwards)
+        assert run.metrics["render_work"] == {}
         decisions = {d.subject_kind for d in s.query(ModerationDecision)}
         assert decisions == {"text", "render", "clip"}
         assert {c.state for c in s.query(Clip)} == {"published"}

@@ -73,7 +73,7 @@ def test_inference_mode_does_not_leak_into_the_caller(tiny_pipeline):
     seen = []
     request = GenerateRequest(prompt="x", width=32, height=32, frames=9,
                               sampling=SamplingSettings(steps=2))
-    for frame in tiny_pipeline.generate(request):
+    for _frame in tiny_pipeline.generate(request):
         seen.append((torch.is_inference_mode_enabled(), torch.is_grad_enabled()))
         weights = torch.ones(2, requires_grad=True)
         (weights * 2).sum().backward()  # autograd works between frames
