@@ -259,8 +259,10 @@ def _pin_host_copy(module: nn.Module) -> dict[str, torch.Tensor]:
     """Move ``module``'s tensors into pinned host memory; returns them by name."""
     host = {}
     for name, tensor in (*module.named_parameters(), *module.named_buffers()):
-        tensor.data = tensor.data.to("cpu").pin_memory()
-        host[name] = tensor.data
+        pinned = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        pinned.copy_(tensor.data)  # one copy, straight into pinned memory
+        tensor.data = pinned
+        host[name] = pinned
     return host
 
 
