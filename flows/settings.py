@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     dtype: str = "auto"
     offload: bool | str = "auto"  # auto: swap experts only when the GPU cannot hold both
     compile: bool = False
+    lora_mode: Literal["merge", "separate"] = "merge"  # separate: LoRA strength per run, no reload
 
     fonts_dir: Path | None = Field(None, description="Font folder for subtitles and labels.")
     producer: str = Field("content-factory", description="Provider named in AI-content labels.")

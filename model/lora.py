@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from common.errors import ConfigError
@@ -292,3 +293,102 @@ def merge_loras(experts: dict[str, nn.Module], loras: Iterable[LoraSettings]) ->
         log.info("LoRA %s (%s layout, strength %g) merged into %s: %d parameters",
                  lora.path, read.layout, lora.strength, "+".join(lora.experts), len(read.deltas))
     return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# kept separate: a strength per run without reloading
+
+
+class LoraSidePaths:
+    """LoRAs kept out of the weights, so their strengths can change from run to run.
+
+    An update of a block's Linear weight (the bulk of the model) runs beside the Linear as a
+    forward hook: ``out += strength * scale * up(down(x))`` (or ``x @ delta.T``), its tensors
+    kept as buffers of that Linear so they move with the expert. Every other update (biases,
+    modulation tables, norms, the embeddings and the head, which the DiT calls functionally in
+    fp32) is re-merged exactly from a kept copy of the original parameter. The
+    strengths are 0-dim buffers filled in place, so a compiled block sees a new strength without
+    recompiling. A full ``diff`` costs a second matmul of its Linear per forward; merge it instead
+    when its strength never changes.
+    """
+
+    def __init__(self, experts: dict[str, nn.Module], loras: Iterable[LoraSettings]) -> None:
+        self.loras = tuple(loras)
+        # expert -> parameter -> (original, [(lora index, fp32 update)])
+        self.small: dict[str, dict[str, tuple[torch.Tensor, list]]] = {n: {} for n in experts}
+        self.experts = experts
+        for index, lora in enumerate(self.loras):
+            missing = [e for e in lora.experts if e not in experts]
+            if missing:
+                raise ConfigError(f"LoRA {lora.path} names expert(s) {missing}, but this model "
+                                  f"has only {sorted(experts)}")
+            first = experts[lora.experts[0]]
+            read = read_lora(Path(lora.path), first.config, parameter_shapes(first))
+            for name in lora.experts:
+                self._attach(name, index, read.deltas)
+        self.set_strengths(self.loras)
+
+    def _attach(self, expert: str, index: int, deltas: Iterable[LoraDelta]) -> None:
+        model = self.experts[expert]
+        params = dict(model.named_parameters())
+        strength = torch.zeros((), dtype=torch.float32, device=next(model.parameters()).device)
+        holder = model.get_submodule("blocks") if hasattr(model, "blocks") else model
+        holder.register_buffer(f"lora_strength_{index}", strength)
+        for d in deltas:
+            module_name, _, leaf = d.target.rpartition(".")
+            module = model.get_submodule(module_name) if module_name else model
+            if d.target.startswith("blocks.") and isinstance(module, nn.Linear) \
+                    and leaf == "weight":
+                _add_side_path(module, holder, index, d)
+            else:
+                original = params[d.target].detach().clone()
+                kept = self.small[expert].setdefault(d.target, (original, []))
+                kept[1].append((index, d.tensor()))
+
+    @torch.no_grad()
+    def set_strengths(self, loras: Iterable[LoraSettings]) -> None:
+        """Set each LoRA's strength (the same files, in the same order, as at load)."""
+        loras = tuple(loras)
+        same = [(lo.path, lo.experts) for lo in loras] == \
+            [(lo.path, lo.experts) for lo in self.loras]
+        if not same:
+            raise ConfigError("these LoRAs were not loaded with the model: set_strengths takes "
+                              "the same files and experts, in the same order")
+        for expert in self.experts:
+            by_index = {i: lora.strength for i, lora in enumerate(loras) if expert in lora.experts}
+            holder = self.experts[expert].get_submodule("blocks") \
+                if hasattr(self.experts[expert], "blocks") else self.experts[expert]
+            for index in by_index:
+                holder.get_buffer(f"lora_strength_{index}").fill_(by_index[index])
+            params = dict(self.experts[expert].named_parameters())
+            for target, (original, updates) in self.small[expert].items():
+                value = original.float().to(params[target].device)
+                for index, update in updates:
+                    value = value + by_index[index] * update.to(value.device)
+                params[target].copy_(value.to(params[target].dtype))
+        self.loras = loras
+
+
+def _add_side_path(linear: nn.Linear, holder: nn.Module, index: int, d: LoraDelta) -> None:
+    """Register ``d``'s tensors on ``linear`` and a hook adding its update to the output."""
+    dtype = linear.weight.dtype
+    n = sum(1 for name in linear._buffers if name.startswith("lora_")) // 2
+    if d.delta is not None:
+        linear.register_buffer(f"lora_{n}_delta", (d.delta.float() * d.scale).to(dtype))
+        linear.register_buffer(f"lora_{n}_unused", torch.empty(0))
+    else:
+        linear.register_buffer(f"lora_{n}_down", d.down.to(dtype))
+        linear.register_buffer(f"lora_{n}_up", (d.up.float() * d.scale).to(dtype))
+    strength_name = f"lora_strength_{index}"
+
+    def hook(module: nn.Linear, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        strength = holder.get_buffer(strength_name)
+        x = args[0].to(dtype)
+        if hasattr(module, f"lora_{n}_delta"):
+            side = F.linear(x, module.get_buffer(f"lora_{n}_delta"))
+        else:
+            side = F.linear(F.linear(x, module.get_buffer(f"lora_{n}_down")),
+                            module.get_buffer(f"lora_{n}_up"))
+        return output + (side * strength.to(side.dtype)).to(output.dtype)
+
+    linear.register_forward_hook(hook)

@@ -55,6 +55,9 @@ class RuntimeSettings:
         encoding) on the GPU; False: never swap.
     compile: torch.compile each DiT block (dynamic batch and token dims: model/compile.py).
     cfg_batch: run cond and uncond as one batch-2 forward (falls back to two passes on OOM).
+    lora_mode: "merge" (default): LoRAs merged into the weights at load, no cost per forward;
+        "separate": kept beside the weights (model.lora.LoraSidePaths), so a run with other
+        strengths of the same files reuses the loaded model.
     """
 
     device: str = "auto"
@@ -62,6 +65,12 @@ class RuntimeSettings:
     offload: bool | str = "auto"
     compile: bool = False
     cfg_batch: bool = True
+    lora_mode: str = "merge"
+
+    def __post_init__(self) -> None:
+        if self.lora_mode not in ("merge", "separate"):
+            raise ConfigError(f"lora_mode {self.lora_mode!r} unknown; choose 'merge' or "
+                              "'separate'")
 
     def offload_mode(self) -> str:
         """"auto", "always" or "never" (accepts True/False and their usual spellings)."""
@@ -308,6 +317,7 @@ class WanT2VPipeline:
             raise oom_error(f"loading {preset.name} onto {self.device}", exc) from exc
         self.placement = ExpertPlacement(experts, self.device, offload=self.offload,
                                          pinned=self.offload and self.device.type == "cuda")
+        self.lora_paths = None  # LoraSidePaths in lora_mode "separate"
 
     # -- construction ----------------------------------------------------------------------
 
@@ -324,13 +334,15 @@ class WanT2VPipeline:
                        for name, folder in folders.items()}
         except torch.OutOfMemoryError as exc:
             raise oom_error(f"loading {preset.name} from {weights_dir}", exc) from exc
-        _merge_loras(experts, loras)
+        side = _attach_loras(experts, loras, settings)
         preset = preset.with_dit(experts[HIGH_NOISE].config)
         vae = load_vae(weights_dir, layout, preset.vae)
         preset = replace(preset, vae=vae.config)
         text_encoder = load_text_encoder(weights_dir, layout, preset.text, dtype=dtype)
         log.info("loaded %s weights (%s layout) from %s", preset.name, layout, weights_dir)
-        return cls(preset, text_encoder, experts, vae, settings)
+        pipeline = cls(preset, text_encoder, experts, vae, settings)
+        pipeline.lora_paths = side
+        return pipeline
 
     @classmethod
     def random(cls, preset: ModelPreset, settings: RuntimeSettings, *, seed: int = 0,
@@ -344,15 +356,20 @@ class WanT2VPipeline:
             expert = WanDiT(preset.dit)
             expert.init_weights(generator)
             experts[name] = expert.eval().requires_grad_(False)
-        _merge_loras(experts, loras)  # in fp32, before the cast
+        if settings.lora_mode == "merge":
+            _attach_loras(experts, loras, settings)  # in fp32, before the cast
         experts = {name: _cast_dit(expert, dtype) for name, expert in experts.items()}
+        side = _attach_loras(experts, loras, settings) if settings.lora_mode == "separate" \
+            else None
         vae = WanVAE(preset.vae)
         vae.init_weights(generator)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             umt5 = build_umt5(preset.text).eval().requires_grad_(False).to(dtype)
         text_encoder = TextEncoder(build_byte_tokenizer(), umt5, preset.text)
-        return cls(preset, text_encoder, experts, vae.eval().requires_grad_(False), settings)
+        pipeline = cls(preset, text_encoder, experts, vae.eval().requires_grad_(False), settings)
+        pipeline.lora_paths = side
+        return pipeline
 
     # -- generation ------------------------------------------------------------------------
 
@@ -426,11 +443,18 @@ class WanT2VPipeline:
                 raise oom_error(f"rendering {width}x{height}x{frames}", exc) from exc
 
 
-def _merge_loras(experts: dict[str, WanDiT], loras: Sequence[LoraSettings]) -> None:
-    if loras:
-        from model.lora import merge_loras
+def _attach_loras(experts: dict[str, WanDiT], loras: Sequence[LoraSettings],
+                  settings: RuntimeSettings):
+    """Merge ``loras`` into the experts, or (lora_mode "separate") attach them as side paths,
+    returned so their strengths can be set per run."""
+    if not loras:
+        return None
+    from model.lora import LoraSidePaths, merge_loras
 
-        merge_loras(experts, loras)
+    if settings.lora_mode == "separate":
+        return LoraSidePaths(experts, loras)
+    merge_loras(experts, loras)
+    return None
 
 
 def _cast_dit(model: WanDiT, dtype: torch.dtype) -> WanDiT:
@@ -447,15 +471,15 @@ def _cast_dit(model: WanDiT, dtype: torch.dtype) -> WanDiT:
 _SHARED: dict[tuple, WanT2VPipeline] = {}
 
 
-def lora_identity(loras: Sequence[LoraSettings]) -> tuple:
-    """What decides a LoRA set's merged weights, cheaply: each file's path, size and mtime
-    (the render key holds the content digests), strength and experts."""
+def lora_identity(loras: Sequence[LoraSettings], *, strengths: bool = True) -> tuple:
+    """What decides a LoRA set's loaded weights, cheaply: each file's path, size and mtime
+    (the render key holds the content digests), experts, and (merged) strength."""
     out = []
     for lora in loras:
         path = Path(lora.path)
         stat = path.stat() if path.is_file() else None
         out.append((str(path), stat.st_size if stat else None, stat.st_mtime_ns if stat else None,
-                    lora.strength, tuple(lora.experts)))
+                    lora.strength if strengths else None, tuple(lora.experts)))
     return tuple(out)
 
 
@@ -466,7 +490,9 @@ def shared_pipeline(preset: str, weights_dir: Path | None, settings: RuntimeSett
     ``weights_dir`` None is only allowed for presets with random weights (``tiny``).
     """
     config = get_preset(preset)
-    key = (preset, str(weights_dir) if weights_dir else None, settings, lora_identity(loras))
+    separate = settings.lora_mode == "separate"  # strengths are set per run, not loaded
+    key = (preset, str(weights_dir) if weights_dir else None, settings,
+           lora_identity(loras, strengths=not separate))
     with RENDER_LOCK:
         if key not in _SHARED:
             if _SHARED:
@@ -483,4 +509,7 @@ def shared_pipeline(preset: str, weights_dir: Path | None, settings: RuntimeSett
             else:
                 raise RenderError(f"preset {preset!r} needs a weights folder: pass weights_dir "
                                   "(--weights DIR) pointing at the downloaded model")
-        return _SHARED[key]
+        pipeline = _SHARED[key]
+        if pipeline.lora_paths is not None:
+            pipeline.lora_paths.set_strengths(loras)
+        return pipeline

@@ -63,12 +63,14 @@ class ModelBackend:
     name = "model"
 
     def __init__(self, *, preset: str, weights_dir: Path | None, device: str = "auto",
-                 dtype: str = "auto", offload: bool | str = "auto", compile: bool = False) -> None:
+                 dtype: str = "auto", offload: bool | str = "auto", compile: bool = False,
+                 lora_mode: str = "merge") -> None:
         from model.config import get_preset
 
         self.preset = get_preset(preset)  # fails fast on an unknown or unavailable preset
         self.weights_dir = Path(weights_dir) if weights_dir is not None else None
         self.device, self.dtype, self.offload, self.compile = device, dtype, offload, compile
+        self.lora_mode = lora_mode
         if self.weights_dir is None and self.preset.random_init_seed is None:
             raise RenderError(f"preset {preset!r} needs a weights folder: pass weights_dir "
                               "(--weights DIR) pointing at the downloaded model")
@@ -122,7 +124,7 @@ class ModelBackend:
 
         check_request(request.width, request.height, request.frames)
         settings = RuntimeSettings(device=self.device, dtype=self.dtype, offload=self.offload,
-                                   compile=self.compile)
+                                   compile=self.compile, lora_mode=self.lora_mode)
         generate = GenerateRequest(
             prompt=request.prompt, negative_prompt=request.negative_prompt, seed=request.seed,
             width=request.width, height=request.height, frames=request.frames,

@@ -246,3 +246,69 @@ def test_a_file_that_is_not_safetensors_is_named(tmp_path, expert_folders):
         ours_merged(expert_folders, LoraSettings(str(bad)))
     with pytest.raises(ConfigError, match="missing.safetensors does not exist"):
         ours_merged(expert_folders, LoraSettings(str(tmp_path / "missing.safetensors")))
+
+
+def full_delta_lora(seed: int = 7) -> dict:
+    """Low-rank pairs plus full deltas on a weight, biases, a modulation table and a norm."""
+    g = torch.Generator().manual_seed(seed)
+    return {**official_lora(seed=seed),
+            "diffusion_model.blocks.1.self_attn.v.diff": torch.randn(DIM, DIM, generator=g) * 0.1,
+            "diffusion_model.blocks.0.diff_m": torch.randn(1, 6, DIM, generator=g) * 0.1,
+            "diffusion_model.blocks.2.norm3.diff": torch.randn(DIM, generator=g) * 0.1}
+
+
+def forward(model):
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(1, 16, 3, 6, 10, generator=g)
+    with torch.no_grad():
+        return model(x, torch.tensor([600]), torch.randn(1, 12, 32, generator=g))
+
+
+def test_loras_kept_separate_match_merged_ones_and_change_strength_without_reloading(
+        tmp_path, expert_folders):
+    from model.lora import LoraSidePaths
+    from tests.model.conftest import rel_err
+
+    path = tmp_path / "lora.safetensors"
+    save_file(full_delta_lora(), str(path))
+    merged = {s: ours_merged(expert_folders, LoraSettings(str(path), strength=s))[0]["high"]
+              for s in (0.6, 1.0)}
+    experts = {"high": load_dit(expert_folders[0], DIFFUSERS, dtype=torch.float32),
+               "low": load_dit(expert_folders[1], DIFFUSERS, dtype=torch.float32)}
+    side = LoraSidePaths(experts, [LoraSettings(str(path), strength=0.6)])
+    at_06 = forward(experts["high"])
+    assert rel_err(forward(merged[0.6]), at_06) <= 1e-5
+    side.set_strengths([LoraSettings(str(path), strength=1.0)])
+    assert rel_err(forward(merged[1.0]), forward(experts["high"])) <= 1e-5
+    side.set_strengths([LoraSettings(str(path), strength=0.6)])
+    assert torch.equal(forward(experts["high"]), at_06)  # small tensors re-merged exactly
+    with pytest.raises(ConfigError, match="were not loaded with the model"):
+        side.set_strengths([LoraSettings(str(path), experts=("high",))])
+
+
+def test_a_separate_lora_pipeline_serves_new_strengths_without_reloading(tmp_path):
+    from model import pipeline as pipeline_module
+    from model.pipeline import RuntimeSettings, shared_pipeline
+
+    path = tmp_path / "tiny.safetensors"
+    g = torch.Generator().manual_seed(0)
+    save_file({"diffusion_model.blocks.0.self_attn.q.lora_down.weight": torch.randn(2, 24, generator=g),
+               "diffusion_model.blocks.0.self_attn.q.lora_up.weight": torch.randn(24, 2, generator=g)},
+              str(path))
+    settings = RuntimeSettings(device="cpu", lora_mode="separate")
+    first = shared_pipeline("tiny", None, settings, loras=[LoraSettings(str(path), 0.5)])
+    out_05 = forward_tiny(first)
+    second = shared_pipeline("tiny", None, settings, loras=[LoraSettings(str(path), 1.5)])
+    assert second is first  # no reload for a new strength
+    assert not torch.equal(forward_tiny(second), out_05)
+    shared_pipeline("tiny", None, settings, loras=[LoraSettings(str(path), 0.5)])
+    assert torch.equal(forward_tiny(first), out_05)
+    pipeline_module._SHARED.clear()
+
+
+def forward_tiny(pipeline):
+    g = torch.Generator().manual_seed(3)
+    expert = pipeline.placement.experts["high"]
+    with torch.no_grad():
+        return expert(torch.randn(1, 16, 2, 4, 4, generator=g), torch.tensor([900]),
+                      torch.randn(1, 6, 32, generator=g))
