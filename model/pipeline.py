@@ -376,7 +376,7 @@ class WanT2VPipeline:
     def encode_prompts(self, prompt: str, negative_prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(cond, uncond) contexts [1, text_len, d] on the compute device."""
         model = self.text_encoder.model
-        offload = self.settings.offload and self.device.type == "cuda"
+        offload = self.offload  # decided at load (decide_offload); never on a CPU
         if offload:
             model.to(self.device)
         try:
