@@ -53,9 +53,9 @@ class CountingBackend:
     def key_fields(self, request):
         return self.inner.key_fields(request)
 
-    def render(self, request, *, on_progress=None):
+    def render(self, request, *, on_progress=None, details=None):
         self.calls += 1
-        return self.inner.render(request, on_progress=on_progress)
+        return self.inner.render(request, on_progress=on_progress, details=details)
 
 
 def campaign_shots(clips: int, size: tuple[int, int], frames: int) -> list[tuple[RenderRequest,

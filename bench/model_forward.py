@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.gpu import forward_flops  # noqa: E402  (one home for the FLOP count)
 from model.config import DiTConfig  # noqa: E402
 from model.dit import WanDiT  # noqa: E402
 
@@ -79,15 +80,6 @@ def cpu_section(repeats: int, quick: bool) -> None:
         print(f"| {name} | {tokens:,} | {t_ours * 1e3:.1f} | {t_ref * 1e3:.1f} | "
               f"{t_ours / t_ref:.2f} | {err:.2e} | {rel:.2e} |")
     print()
-
-
-def forward_flops(config: DiTConfig, tokens: int, text_tokens: int = 512) -> float:
-    """Matmul FLOPs of one forward (2 per multiply-add): linears, self- and cross-attention."""
-    d, layers = config.dim, config.num_layers
-    per_token_params = 4 * d * d + 2 * d * d + 2 * d * config.ffn_dim  # self qkvo, cross q/o, ffn
-    linear = 2 * tokens * per_token_params + 2 * text_tokens * 2 * d * d  # + cross k/v on text
-    attention = 4 * tokens * tokens * d + 4 * tokens * text_tokens * d
-    return layers * (linear + attention)
 
 
 def gpu_section(repeats: int) -> None:

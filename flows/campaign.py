@@ -19,7 +19,7 @@ from storage.cache import CachedRender
 from tasks.master import SteadyRender, master_stored_task, master_task, stabilize_render_task
 from tasks.plan import RunPlan, plan_run_task
 from tasks.publish import write_manifest_task
-from tasks.render.stage import render_shot_task
+from tasks.render.stage import render_shot_task, render_totals
 from tasks.runs import fail, finish_task, set_master_task
 from tasks.screen import screen_frames_task, screen_text_task
 from tasks.script import Campaign, load_campaign
@@ -52,6 +52,7 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
     hits = sum(r.hit for r in renders.values())
     finish_task(db, plan.run_id, manifest_key=manifest["manifest_key"], metrics={
         "stages": watch.seconds, "renders": len(renders), "render_hits": hits,
+        "render_work": render_totals(renders.values()),
         "stabilize": master.reports, "colour": master.colour, "master_reused": master.reused})
     get_run_logger().info("run %s completed: %d clips published, %d/%d renders from cache",
                           plan.run_id, len(manifest["clips"]), hits, len(renders))

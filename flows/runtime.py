@@ -60,7 +60,7 @@ def _factory(settings_json: str, backend: str) -> Factory:
     renderer = select_backend(backend, preset=settings.model_preset,
                               weights_dir=settings.weights_dir, device=settings.device,
                               dtype=settings.dtype, offload=settings.offload,
-                              compile=settings.compile)
+                              compile=settings.compile, lora_mode=settings.lora_mode)
     return Factory(settings=settings, db=db, store=store, cache_store=cache_store, cache=cache,
                    backend=renderer, policy=Policy.load(), detector=NudeNetDetector())
 

@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     weights_dir: Path | None = None
     device: str = "auto"
     dtype: str = "auto"
-    offload: bool = True
+    offload: bool | str = "auto"  # auto: swap experts only when the GPU cannot hold both
     compile: bool = False
+    lora_mode: Literal["merge", "separate"] = "merge"  # separate: LoRA strength per run, no reload
 
     fonts_dir: Path | None = Field(None, description="Font folder for subtitles and labels.")
     producer: str = Field("content-factory", description="Provider named in AI-content labels.")

@@ -3,12 +3,15 @@
 Public surface (imported lazily: ``import model.config`` does not import torch)::
 
     get_preset(name) -> ModelPreset            t2v-a14b, tiny; DiTConfig, VAEConfig, ...
-    SamplingSettings                           steps, shift, guidance per expert, sampler
+    SamplingSettings, sampling_settings        steps, shift, guidance per expert, sampler,
+                                               schedule, step cache; FAST_SAMPLING (4 steps)
+    LoraSettings, merge_loras, read_lora       LoRA files (three layouts) merged into experts
     WanT2VPipeline.load(preset, folder, RuntimeSettings(...)) / .random(...)
     pipeline.generate(GenerateRequest(...)) -> uint8 frames
     shared_pipeline(preset, weights_dir, settings)   the process's loaded pipeline
     WanDiT, WanVAE, TextEncoder                the components
-    flow_schedule, denoise, GuidanceScales     the sampler's pieces
+    flow_schedule, denoise, GuidanceScales     the sampler's pieces; EasyCache, DenoiseStats
+    compile_dit                                torch.compile with dynamic token/batch dims
     detect_layout, load_dit, load_vae, load_text_encoder, weights_fingerprint_files
 """
 
@@ -19,11 +22,14 @@ from typing import Any
 
 _LAZY = {
     **dict.fromkeys(("DiTConfig", "VAEConfig", "TextEncoderConfig", "SamplingSettings",
-                     "ModelPreset", "PRESETS", "SAMPLERS", "get_preset"), "model.config"),
+                     "ModelPreset", "PRESETS", "SAMPLERS", "get_preset", "LoraSettings",
+                     "FAST_SAMPLING", "sampling_settings"), "model.config"),
     **dict.fromkeys(("WanT2VPipeline", "GenerateRequest", "RuntimeSettings", "shared_pipeline",
                      "check_request", "ExpertPlacement", "SplitOnOOM"), "model.pipeline"),
-    **dict.fromkeys(("flow_schedule", "denoise", "GuidanceScales", "HIGH_NOISE", "LOW_NOISE"),
-                    "model.sampler"),
+    **dict.fromkeys(("flow_schedule", "schedule_for", "denoise", "GuidanceScales", "HIGH_NOISE",
+                     "LOW_NOISE", "EasyCache", "DenoiseStats"), "model.sampler"),
+    **dict.fromkeys(("merge_loras", "read_lora"), "model.lora"),
+    "compile_dit": "model.compile",
     **dict.fromkeys(("detect_layout", "load_dit", "load_vae", "load_text_encoder",
                      "weights_fingerprint_files"), "model.loader"),
     "WanDiT": "model.dit", "WanVAE": "model.vae", "TextEncoder": "model.text_encoder",

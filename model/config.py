@@ -163,6 +163,13 @@ class TextEncoderConfig:
 
 
 SAMPLERS = ("unipc", "euler")
+# "official": Wan2.2's sigmas from float32(0.999) and integer timesteps (UniPC / Euler);
+# "distilled": the step-distilled recipe's timesteps linspace(1000, 0, steps + 1)[:-1], kept as
+# floats (Wan2.2-Lightning ``fm_solvers_euler.py``; docs/reference/wan22-speed.md).
+SCHEDULES = ("official", "distilled")
+# Training-free step caches; "easycache" needs no calibration (docs/reference/wan22-speed.md).
+STEP_CACHES = ("off", "easycache")
+EASYCACHE_T2V_THRESHOLD = 0.06  # EasyCache's published Wan2.2 T2V setting (0.05 for TI2V/I2V)
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,9 @@ class SamplingSettings:
     guidance_high: float = 4.0  # high-noise expert (t >= boundary): Wan2.2 sample_guide_scale[1]
     guidance_low: float = 3.0   # low-noise expert: Wan2.2 sample_guide_scale[0]
     sampler: str = "unipc"      # unipc or euler
+    schedule: str = "official"  # official or distilled (SCHEDULES)
+    step_cache: str = "off"     # off or easycache (STEP_CACHES); never with a distilled schedule
+    cache_threshold: float = EASYCACHE_T2V_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -187,10 +197,72 @@ class SamplingSettings:
             raise ConfigError(f"sampling shift must be > 0, got {self.shift}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler {self.sampler!r} unknown; choose one of {SAMPLERS}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule {self.schedule!r} unknown; choose one of {SCHEDULES}")
+        if self.step_cache not in STEP_CACHES:
+            raise ConfigError(f"step_cache {self.step_cache!r} unknown; choose one of "
+                              f"{STEP_CACHES}")
+        if self.cache_threshold <= 0:
+            raise ConfigError(f"cache_threshold must be > 0, got {self.cache_threshold}")
+        # A distilled model's few steps each change the sample a lot: reusing one would skip a
+        # quarter of the work and blur the clip (docs/reference/wan22-speed.md, caveats).
+        if self.step_cache != "off" and self.schedule == "distilled":
+            raise ConfigError("step_cache cannot be combined with distilled sampling (the 'fast' "
+                              "preset): drop step_cache, or sample with the official schedule")
+
+    @property
+    def forwards_per_step(self) -> int:
+        """DiT forwards per step: guidance 1 on both experts needs no unconditional pass."""
+        return 1 if self.guidance_high == 1.0 and self.guidance_low == 1.0 else 2
 
     def override(self, **values: object) -> SamplingSettings:
         """These settings with every value that is not None replaced (None: keep the default)."""
         return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+# The published 4-step distilled recipe (Wan2.2-Lightning, LightX2V; docs/reference/wan22-speed.md):
+# Euler, shift 5, sigmas 1.0 / 0.9375 / 0.8333 / 0.625, steps 1-2 on the high-noise expert and
+# 3-4 on the low-noise one (boundary 0.875), guidance 1 (no unconditional pass). It needs the
+# distill LoRAs loaded (``model.loras``); on the base weights it gives a blurred clip.
+FAST_SAMPLING = SamplingSettings(steps=4, shift=5.0, guidance_high=1.0, guidance_low=1.0,
+                                 sampler="euler", schedule="distilled")
+SAMPLING_PRESETS = ("default", "fast")  # default: the model preset's own (official) settings
+
+
+def sampling_settings(base: SamplingSettings, preset: str | None = None,
+                      **overrides: object) -> SamplingSettings:
+    """Sampling for a render: ``base`` (the model preset's own) or a named sampling preset
+    (``fast``), then every override that is not None. Raises ConfigError on an unknown name."""
+    if preset in (None, "default"):
+        chosen = base
+    elif preset == "fast":
+        chosen = FAST_SAMPLING
+    else:
+        raise ConfigError(f"sampling preset {preset!r} unknown; choose one of {SAMPLING_PRESETS}")
+    return chosen.override(**overrides)
+
+
+EXPERT_NAMES = ("high", "low")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """One LoRA file merged into one or both experts (``model.loras`` in a spec).
+
+    ``path``: a .safetensors file in any of the three published layouts (model/lora.py);
+    ``strength`` multiplies its alpha/rank scale; ``experts``: "high" and/or "low".
+    """
+
+    path: str
+    strength: float = 1.0
+    experts: tuple[str, ...] = EXPERT_NAMES
+
+    def __post_init__(self) -> None:
+        if not self.experts or any(e not in EXPERT_NAMES for e in self.experts):
+            raise ConfigError(f"LoRA {self.path}: experts {list(self.experts)} must name "
+                              f"'high' and/or 'low'")
+        if len(set(self.experts)) != len(self.experts):
+            raise ConfigError(f"LoRA {self.path}: an expert is listed twice in {list(self.experts)}")
 
 
 @dataclass(frozen=True)

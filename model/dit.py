@@ -7,7 +7,11 @@ Shapes: ``B`` batch, ``C`` latent channels, ``F, H, W`` latent frames/height/wid
 ``L = F*H*W / prod(patch)`` video tokens, ``S`` text tokens (512), ``D`` model dim.
 
 Numerics follow the reference: the time embedding, the modulation tables, the LayerNorms and the
-residual adds run in fp32 even when weights and compute are bf16 ("fp32 islands").
+residual adds run in fp32 even when weights and compute are bf16 ("fp32 islands"). The residual
+stream itself stays fp32 between blocks and the output head runs in fp32, as the official model
+does (its block additions and head run under fp32 autocast; docs/reference/wan22-speed.md):
+rounding the stream to bf16 after every block doubles the error of a bf16 forward
+(``WanDiT.fp32_residual``; tests/model/test_precision.py measures both).
 """
 
 from __future__ import annotations
@@ -74,6 +78,22 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     real, imag = pairs.unbind(-1)
     out = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
     return rearrange(out, "b n l d two -> b n l (d two)").type_as(x)
+
+
+def mark_dynamic_dims(x: torch.Tensor, context: torch.Tensor, e0: torch.Tensor,
+                      rope: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Tell torch.compile that the batch (CFG: 1 or 2) and token dims of the blocks' inputs vary.
+
+    ``maybe_mark_dynamic``: a batch of 1 is still specialised (one graph for 1, one for >= 2),
+    which dynamo would do anyway; every token count shares one graph.
+    """
+    from torch._dynamo import maybe_mark_dynamic
+
+    for tensor in (x, context, e0):
+        maybe_mark_dynamic(tensor, 0)
+    maybe_mark_dynamic(x, 1)
+    for table in rope:
+        maybe_mark_dynamic(table, 0)
 
 
 class RMSNorm(nn.Module):
@@ -206,17 +226,20 @@ class DiTBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, e0: torch.Tensor,
                 rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """x: [B, L, D]; context: [B, S, D]; e0: [B, 6, D] fp32 -> [B, L, D]."""
+        """x: [B, L, D] residual stream (fp32, or the compute dtype); context: [B, S, D];
+        e0: [B, 6, D] fp32 -> [B, L, D] in x's dtype. Attention and FFN run in the weights'
+        dtype; the additions in fp32."""
+        dtype = self.attn1.to_q.weight.dtype  # compute dtype
         mod = (self.scale_shift_table.float() + e0.float()).unbind(1)  # 6 x [B, D]
         shift_msa, scale_msa, gate_msa, c_shift, c_scale, c_gate = (m[:, None, :] for m in mod)
 
-        h = (self.norm1(x) * (1 + scale_msa) + shift_msa).type_as(x)
+        h = (self.norm1(x) * (1 + scale_msa) + shift_msa).to(dtype)
         x = (x.float() + self.attn1(h, rope=rope) * gate_msa).type_as(x)
 
-        h = self.norm2(x.float()).type_as(x) if self.norm2 is not None else x
-        x = x + self.attn2(h, context=context)
+        h = self.norm2(x.float()).to(dtype) if self.norm2 is not None else x.to(dtype)
+        x = (x.float() + self.attn2(h, context=context)).type_as(x)
 
-        h = (self.norm3(x) * (1 + c_scale) + c_shift).type_as(x)
+        h = (self.norm3(x) * (1 + c_scale) + c_shift).to(dtype)
         return (x.float() + self.ffn(h).float() * c_gate).type_as(x)
 
 
@@ -239,6 +262,12 @@ class WanDiT(nn.Module):
         self.proj_out = nn.Linear(dim, config.out_channels * math.prod(config.patch_size))
         self.scale_shift_table = nn.Parameter(torch.randn(1, 2, dim) / dim ** 0.5)
         self._rope_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        # fp32 residual stream and head (the reference); False rounds the stream to the compute
+        # dtype after every block and runs the head in it (kept to measure the difference).
+        self.fp32_residual = True
+        # set by model.compile.compile_dit: the batch and token dims of the blocks' inputs are
+        # marked dynamic, so a new token count or CFG batch does not recompile
+        self.dynamic_dims = False
 
     # names of parameters the reference keeps in fp32 whatever the compute dtype
     FP32_PARAM_MARKERS = ("scale_shift_table", "condition_embedder.time_embedder",
@@ -279,7 +308,7 @@ class WanDiT(nn.Module):
                 context: torch.Tensor) -> torch.Tensor:
         """latents [B, C, F, H, W], timesteps [B], context [B, S, text_dim] -> [B, C_out, F, H, W].
 
-        Output dtype is the compute dtype (the patch embedding's weights).
+        Output dtype: fp32 (the head runs in fp32), or the compute dtype without fp32_residual.
         """
         cfg = self.config
         b, c, f, h, w = latents.shape
@@ -295,15 +324,22 @@ class WanDiT(nn.Module):
 
         x = self.patch_embedding(latents.to(dtype))
         x = rearrange(x, "b d f h w -> b (f h w) d").contiguous()
+        if self.fp32_residual:
+            x = x.float()
         e, e0 = self.condition_embedder.time(timesteps)
         ctx = self.condition_embedder.text(context)
         rope = self.rope(grid, x.device)
+        if self.dynamic_dims:
+            mark_dynamic_dims(x, ctx, e0, rope)
 
         for block in self.blocks:
             x = block(x, ctx, e0, rope)
 
         shift, scale = (self.scale_shift_table.float() + e[:, None, :]).unbind(1)
-        x = (self.norm_out(x) * (1 + scale[:, None, :]) + shift[:, None, :]).type_as(x)
-        x = self.proj_out(x)
+        x = self.norm_out(x) * (1 + scale[:, None, :]) + shift[:, None, :]
+        if self.fp32_residual:
+            x = F.linear(x, self.proj_out.weight.float(), self.proj_out.bias.float())
+        else:
+            x = self.proj_out(x.to(dtype))
         return rearrange(x, "b (f h w) (pt ph pw c) -> b c (f pt) (h ph) (w pw)",
                          f=grid[0], h=grid[1], w=grid[2], pt=pt, ph=ph, pw=pw)

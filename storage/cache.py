@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,8 @@ CACHE_CONTROL = "private, max-age=31536000, immutable"
 
 @dataclass(frozen=True)
 class CachedRender:
-    """A render from the cache. ``path`` is a local copy; ``hit`` says no model ran for it."""
+    """A render from the cache. ``path`` is a local copy; ``hit`` says no model ran for it.
+    ``details``: what the renderer reported for a render made now (empty for a hit)."""
 
     key: str
     path: Path
@@ -56,6 +57,7 @@ class CachedRender:
     object_key: str
     sha256: str
     size: int
+    details: dict = field(default_factory=dict)
 
 
 def _now() -> datetime:

@@ -52,7 +52,8 @@ def request_for(shot: Shot, spec: CampaignSpec) -> RenderRequest:
     return RenderRequest(
         prompt=shot.prompt, negative_prompt=shot.negative_prompt, seed=shot.seed,
         width=spec.output.width, height=spec.output.height, frames=shot.frames,
-        fps=spec.output.fps, sampling=spec.model.sampling(),
+        fps=spec.output.fps, sampling=spec.model.sampling_overrides(),
+        loras=spec.model.lora_settings(),
         # A template shot looks the same in every campaign: its board shows the template's name,
         # never a campaign's own title, so its render key is shared.
         title=f"Template: {shot.template}" if shot.template else shot.title,

@@ -18,7 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from common.errors import ConfigError, SpecError, field_path
 from media.colors import parse_hex_color
 from media.locales import is_locale
-from model.config import SAMPLERS
+from model.config import (
+    EXPERT_NAMES,
+    SAMPLERS,
+    SAMPLING_PRESETS,
+    STEP_CACHES,
+    LoraSettings,
+    SamplingSettings,
+    sampling_settings,
+)
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SIZES = {(1280, 720), (720, 1280), (832, 480), (480, 832), (1280, 704), (704, 1280)}
@@ -94,17 +102,42 @@ class OutputSpec(_Strict):
         return self
 
 
+class LoraSpec(_Strict):
+    """A LoRA file for the model: ``path`` relative to the spec file, ``strength`` times its
+    alpha/rank scale, merged into the ``experts`` named (high and/or low)."""
+
+    path: Path
+    strength: float = Field(1.0, ge=-10, le=10)
+    experts: list[str] = Field(default_factory=lambda: list(EXPERT_NAMES), min_length=1)
+
+    @field_validator("experts")
+    @classmethod
+    def _experts(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in EXPERT_NAMES:
+                raise ValueError(f"{name!r}: choose 'high' and/or 'low'")
+        if len(set(v)) != len(v):
+            raise ValueError("an expert is listed twice")
+        return v
+
+
 class ModelSpec(_Strict):
-    """Seed, negative prompt and sampling. A sampling field left out is the model preset's own
-    default (``model.config.SamplingSettings``; t2v-a14b: 40 steps, shift 12, guidance 4.0/3.0)."""
+    """Seed, negative prompt, sampling and LoRAs. A sampling field left out is the model preset's
+    own default (``model.config.SamplingSettings``; t2v-a14b: 40 steps, shift 12, guidance
+    4.0/3.0), or the named sampling preset's (``sampling: fast``: the 4-step distilled recipe,
+    for use with the distill LoRAs)."""
 
     seed: int = Field(0, ge=0, lt=2**31)
+    sampling: str | None = Field(None, description="Sampling preset: default or fast.")
     steps: int | None = Field(None, ge=1, le=200)
     guidance_high: float | None = Field(None, ge=0, le=20)
     guidance_low: float | None = Field(None, ge=0, le=20)
     shift: float | None = Field(None, gt=0, le=50)
     sampler: str | None = None
+    step_cache: str | None = Field(None, description="off or easycache (training-free).")
+    cache_threshold: float | None = Field(None, gt=0, le=1)
     negative_prompt: str = ""
+    loras: list[LoraSpec] = Field(default_factory=list)
 
     @field_validator("sampler")
     @classmethod
@@ -113,11 +146,42 @@ class ModelSpec(_Strict):
             raise ValueError(f"{v!r}: choose one of {', '.join(SAMPLERS)}")
         return v
 
-    def sampling(self) -> dict:
-        """The sampling settings this spec sets (the rest stay the preset's)."""
-        values = {"steps": self.steps, "guidance_high": self.guidance_high,
-                  "guidance_low": self.guidance_low, "shift": self.shift, "sampler": self.sampler}
+    @field_validator("sampling")
+    @classmethod
+    def _sampling_preset(cls, v: str | None) -> str | None:
+        if v is not None and v not in SAMPLING_PRESETS:
+            raise ValueError(f"{v!r}: choose one of {', '.join(SAMPLING_PRESETS)}")
+        return v
+
+    @field_validator("step_cache")
+    @classmethod
+    def _step_cache(cls, v: str | None) -> str | None:
+        if v is not None and v not in STEP_CACHES:
+            raise ValueError(f"{v!r}: choose one of {', '.join(STEP_CACHES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _combination(self) -> ModelSpec:
+        values = self.sampling_overrides()
+        try:  # rules between fields (a step cache never with distilled sampling)
+            sampling_settings(SamplingSettings(), values.pop("preset", None), **values)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def sampling_overrides(self) -> dict:
+        """The sampling this spec asks for: a ``preset`` name and the fields it sets (the rest
+        stay the model preset's, or the sampling preset's)."""
+        values = {"preset": self.sampling, "steps": self.steps,
+                  "guidance_high": self.guidance_high, "guidance_low": self.guidance_low,
+                  "shift": self.shift, "sampler": self.sampler, "step_cache": self.step_cache,
+                  "cache_threshold": self.cache_threshold}
         return {k: v for k, v in values.items() if v is not None}
+
+    def lora_settings(self) -> tuple[LoraSettings, ...]:
+        """The LoRAs as the model takes them (paths already resolved by the spec loader)."""
+        return tuple(LoraSettings(str(lora.path), lora.strength, tuple(lora.experts))
+                     for lora in self.loras)
 
 
 class PublishSpec(_Strict):
@@ -240,10 +304,27 @@ def validation_error(exc: ValidationError, *, file: str, lines: dict[tuple, int]
     return SpecError(msg + more, file=file, line=line_for(lines, loc), field=field)
 
 
+def _resolve_lora(lora: LoraSpec, index: int, base: Path, spec_path: Path,
+                  lines: dict[tuple, int]) -> LoraSpec:
+    """The LoRA with its path resolved against the spec's folder; a missing file, or one that is
+    not a .safetensors file, is a SpecError naming it."""
+    from model.lora import safetensors_keys  # reads the header only
+
+    resolved = (base / lora.path).resolve()
+    try:
+        safetensors_keys(resolved)
+    except ConfigError as exc:
+        raise SpecError(str(exc), file=str(spec_path),
+                        line=line_for(lines, ("model", "loras", index, "path")),
+                        field=field_path(("model", "loras", index, "path"))) from None
+    return lora.model_copy(update={"path": resolved})
+
+
 def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, str, int]:
     """Load and validate a campaign spec. Returns the spec, the script text and its first line.
 
-    Relative paths inside the spec (logo, script_file) are resolved against the spec's folder.
+    Relative paths inside the spec (logo, script_file, model.loras[].path) are resolved against
+    the spec's folder.
     """
     path = Path(path)
     data, lines = load_structured(path)
@@ -268,6 +349,10 @@ def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, str, int]:
                             line=lines.get(("colour", "reference")), field="colour.reference")
         spec = spec.model_copy(update={"colour": spec.colour.model_copy(update={
             "reference": str(image)})})
+    if spec.model.loras:
+        spec = spec.model_copy(update={"model": spec.model.model_copy(update={
+            "loras": [_resolve_lora(lora, i, base, path, lines)
+                      for i, lora in enumerate(spec.model.loras)]})})
     if spec.script_file is not None:
         script_path = (base / spec.script_file).resolve()
         if not script_path.is_file():

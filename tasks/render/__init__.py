@@ -27,8 +27,8 @@ BACKENDS = ("auto", "animatic", "model")
 
 
 def select_backend(name: str, *, preset: str = "t2v-a14b", weights_dir: Path | None = None,
-                   device: str = "auto", dtype: str = "auto", offload: bool = True,
-                   compile: bool = False) -> RenderBackend:
+                   device: str = "auto", dtype: str = "auto", offload: bool | str = "auto",
+                   compile: bool = False, lora_mode: str = "merge") -> RenderBackend:
     """The backend called ``name``; ``auto`` is the model when weights and CUDA exist."""
     from tasks.render.animatic import AnimaticBackend
 
@@ -45,4 +45,4 @@ def select_backend(name: str, *, preset: str = "t2v-a14b", weights_dir: Path | N
     if name == "auto":
         log.info("backend auto: rendering with the %s model from %s", preset, weights_dir)
     return ModelBackend(preset=preset, weights_dir=weights_dir, device=device, dtype=dtype,
-                        offload=offload, compile=compile)
+                        offload=offload, compile=compile, lora_mode=lora_mode)

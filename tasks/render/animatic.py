@@ -114,8 +114,8 @@ class AnimaticBackend:
                   fill=(210, 210, 210))
         return np.asarray(img.convert("RGB"))
 
-    def render(self, request: RenderRequest, *, on_progress: ProgressFn | None = None
-               ) -> Iterator[np.ndarray]:
+    def render(self, request: RenderRequest, *, on_progress: ProgressFn | None = None,
+               details: dict | None = None) -> Iterator[np.ndarray]:
         board = self.board(request)
         bh, bw = board.shape[:2]
         out_w, out_h = request.width, request.height

@@ -1,7 +1,8 @@
 """The ``model`` render backend: the Wan2.2 MoE text-to-video pipeline behind RenderBackend.
 
 The pipeline is the process's shared one (:func:`model.pipeline.shared_pipeline`), so a worker
-that renders many shots loads its weights once.
+that renders many shots loads its weights once; a request with other LoRAs replaces it. One render
+runs at a time per process (``model.pipeline.RENDER_LOCK``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,30 @@ from typing import Any
 import numpy as np
 
 from common.errors import RenderError
+from model.config import LoraSettings
+from storage.objects import sha256_file
 from tasks.render.request import ProgressFn, RenderRequest
+
+_LORA_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def lora_digest(path: str | Path) -> str:
+    """SHA-256 of a LoRA file's bytes (its content decides the pixels, not its path); hashed
+    once per process per (path, size, mtime)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RenderError(f"LoRA file {path} does not exist (model.loras)")
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _LORA_DIGESTS:
+        _LORA_DIGESTS[key] = sha256_file(path)
+    return _LORA_DIGESTS[key]
+
+
+def lora_key_fields(loras: tuple[LoraSettings, ...]) -> list[dict[str, Any]]:
+    """Each LoRA by content digest, strength and experts, in the order they are merged."""
+    return [{"sha256": lora_digest(lora.path), "strength": lora.strength,
+             "experts": list(lora.experts)} for lora in loras]
 
 
 def model_available(weights_dir: Path | None) -> bool:
@@ -39,12 +63,14 @@ class ModelBackend:
     name = "model"
 
     def __init__(self, *, preset: str, weights_dir: Path | None, device: str = "auto",
-                 dtype: str = "auto", offload: bool = True, compile: bool = False) -> None:
+                 dtype: str = "auto", offload: bool | str = "auto", compile: bool = False,
+                 lora_mode: str = "merge") -> None:
         from model.config import get_preset
 
         self.preset = get_preset(preset)  # fails fast on an unknown or unavailable preset
         self.weights_dir = Path(weights_dir) if weights_dir is not None else None
         self.device, self.dtype, self.offload, self.compile = device, dtype, offload, compile
+        self.lora_mode = lora_mode
         if self.weights_dir is None and self.preset.random_init_seed is None:
             raise RenderError(f"preset {preset!r} needs a weights folder: pass weights_dir "
                               "(--weights DIR) pointing at the downloaded model")
@@ -63,11 +89,16 @@ class ModelBackend:
         return hashlib.sha256(blob).hexdigest()
 
     def sampling(self, request: RenderRequest):
-        """The request's sampling settings, the preset's defaults filled in."""
-        return self.preset.sampling.override(**request.sampling)
+        """The request's sampling settings: the preset's defaults (or the named sampling preset,
+        ``fast``), then the request's overrides."""
+        from model.config import sampling_settings
+
+        values = dict(request.sampling)
+        return sampling_settings(self.preset.sampling, values.pop("preset", None), **values)
 
     def key_fields(self, request: RenderRequest) -> dict[str, Any]:
-        """What decides the model's pixels: the prompts, seed, size, length and sampling.
+        """What decides the model's pixels: the prompts, seed, size, length, sampling and the
+        LoRAs (by content, strength and experts).
 
         Titles, camera notes (already in the prompt), brand colours and image paths are not
         read by a text-to-video model, so they stay out of the key.
@@ -75,19 +106,33 @@ class ModelBackend:
         return {"prompt": request.prompt, "negative_prompt": request.negative_prompt,
                 "seed": request.seed, "width": request.width, "height": request.height,
                 "frames": request.frames, "fps": request.fps,
-                "sampling": asdict(self.sampling(request))}
+                "sampling": asdict(self.sampling(request)),
+                "loras": lora_key_fields(request.loras)}
 
-    def render(self, request: RenderRequest, *, on_progress: ProgressFn | None = None
-               ) -> Iterator[np.ndarray]:
-        """Yield ``request.frames`` uint8 [height, width, 3] frames."""
-        from model.pipeline import GenerateRequest, RuntimeSettings, check_request, shared_pipeline
+    def render(self, request: RenderRequest, *, on_progress: ProgressFn | None = None,
+               details: dict[str, Any] | None = None) -> Iterator[np.ndarray]:
+        """Yield ``request.frames`` uint8 [height, width, 3] frames; ``details`` then receives
+        the steps, DiT forwards and the forwards the step cache skipped."""
+        from model.pipeline import (
+            RENDER_LOCK,
+            GenerateRequest,
+            RuntimeSettings,
+            check_request,
+            shared_pipeline,
+        )
+        from model.sampler import DenoiseStats
 
         check_request(request.width, request.height, request.frames)
         settings = RuntimeSettings(device=self.device, dtype=self.dtype, offload=self.offload,
-                                   compile=self.compile)
-        pipeline = shared_pipeline(self.preset.name, self.weights_dir, settings)
+                                   compile=self.compile, lora_mode=self.lora_mode)
         generate = GenerateRequest(
             prompt=request.prompt, negative_prompt=request.negative_prompt, seed=request.seed,
             width=request.width, height=request.height, frames=request.frames,
             sampling=self.sampling(request))
-        yield from pipeline.generate(generate, on_progress=on_progress)
+        stats = DenoiseStats()
+        with RENDER_LOCK:  # the pipeline is not replaced between choosing and using it
+            pipeline = shared_pipeline(self.preset.name, self.weights_dir, settings,
+                                       loras=request.loras)
+            yield from pipeline.generate(generate, on_progress=on_progress, stats=stats)
+        if details is not None:
+            details.update(stats.as_dict())

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from model.config import LoraSettings
+
 ProgressFn = Callable[[int, int], None]  # (step done, total steps)
 
 
@@ -33,8 +35,11 @@ class RenderRequest:
     frames: int  # 4n+1 at the model's fps
     fps: int
     # Overrides of the model preset's SamplingSettings (steps, shift, guidance_high,
-    # guidance_low, sampler); a missing name means the preset's default.
+    # guidance_low, sampler, step_cache, cache_threshold); a missing name means the preset's
+    # default. "preset" names a sampling preset ("fast") to start from instead.
     sampling: dict[str, Any] = field(default_factory=dict)
+    # LoRA files merged into the model's experts (absolute paths).
+    loras: tuple[LoraSettings, ...] = ()
     # What the storyboard draws beyond the prompt; the text-to-video model ignores these.
     title: str = ""
     camera: str = "static"
@@ -55,9 +60,13 @@ class RenderBackend(Protocol):
         """Exactly the inputs that decide this backend's pixels for ``request`` (JSON values)."""
         ...
 
-    def render(self, request: RenderRequest, *, on_progress: ProgressFn | None = None
-               ) -> Iterator[np.ndarray]:
-        """Yield ``request.frames`` frames, each ``uint8 [height, width, 3]``."""
+    def render(self, request: RenderRequest, *, on_progress: ProgressFn | None = None,
+               details: dict[str, Any] | None = None) -> Iterator[np.ndarray]:
+        """Yield ``request.frames`` frames, each ``uint8 [height, width, 3]``.
+
+        ``details``, when given, receives what the render did (JSON values; the model backend:
+        steps, DiT forwards and the forwards its step cache skipped) once the last frame is out.
+        """
         ...
 
 

@@ -85,6 +85,8 @@ def test_campaign_flow_publishes_one_clip_per_locale(prefect_harness, factory_en
         assert {g["grade"] for g in colour["shots"].values()} <= {"reference", "matched"}
         steady = run.metrics["stabilize"]
         assert steady and all("after" in r and "before" in r for r in steady.values())
+        # what the renderer did (the animatic reports no model forwards)
+        assert run.metrics["render_work"] == {}
         decisions = {d.subject_kind for d in s.query(ModerationDecision)}
         assert decisions == {"text", "render", "clip"}
         assert {c.state for c in s.query(Clip)} == {"published"}

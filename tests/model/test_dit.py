@@ -113,4 +113,5 @@ def test_bf16_load_keeps_fp32_islands(tmp_path):
     x, t, ctx = inputs(3, 6, 10)
     with torch.no_grad():
         out = ours(x, t, ctx)
-    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+    # the residual stream and the head run in fp32, as the reference does
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()

@@ -182,6 +182,12 @@ BAD_SPECS = [
     ("color: blue\n", "color", 1, "unknown field"),
     ("colour: {strength: 2}\n", "colour.strength", 1, "less than or equal to 1"),
     ("model: {sampler: ddim}\n", "model.sampler", 1, "choose one of unipc, euler"),
+    ("model: {sampling: turbo}\n", "model.sampling", 1, "choose one of default, fast"),
+    ("model: {sampling: fast, step_cache: easycache}\n", "model", 1,
+     "cannot be combined with distilled sampling"),
+    ("model: {step_cache: teacache}\n", "model.step_cache", 1, "choose one of off, easycache"),
+    ("model: {loras: [{path: a.safetensors, experts: [mid]}]}\n", "model.loras[0].experts", 1,
+     "choose 'high' and/or 'low'"),
 ]
 
 
@@ -284,3 +290,48 @@ def test_colour_field_of_a_shot_is_checked(tmp_path):
     with pytest.raises(SpecError) as err:
         load_campaign(path)
     assert err.value.field == "shots.a.colour" and "keep" in str(err.value)
+
+def write_lora(path: Path) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"diffusion_model.blocks.0.self_attn.q.lora_down.weight": torch.zeros(2, 24),
+               "diffusion_model.blocks.0.self_attn.q.lora_up.weight": torch.zeros(24, 2)},
+              str(path))
+    return path
+
+
+LORA_SPEC = SPEC.replace("model: {{seed: 1}}", """model:
+  seed: 1
+  sampling: fast
+  loras:
+    - {{path: loras/high_noise_model.safetensors, strength: 0.8, experts: [high]}}
+    - path: loras/low_noise_model.safetensors""")
+
+
+def test_loras_and_the_fast_preset_in_a_spec(tmp_path):
+    (tmp_path / "loras").mkdir()
+    high = write_lora(tmp_path / "loras" / "high_noise_model.safetensors")
+    low = write_lora(tmp_path / "loras" / "low_noise_model.safetensors")
+    campaign = load_campaign(write_spec(tmp_path, "## a\nvisual: x\n", spec=LORA_SPEC))
+    model = campaign.spec.model
+    assert model.sampling_overrides() == {"preset": "fast"}
+    loras = model.lora_settings()
+    assert [(lo.path, lo.strength, lo.experts) for lo in loras] == [
+        (str(high.resolve()), 0.8, ("high",)), (str(low.resolve()), 1.0, ("high", "low"))]
+
+
+@pytest.mark.parametrize("content,fragment", [(None, "does not exist"),
+                                              (b"PK\x03\x04 a zip", "not a .safetensors file")])
+def test_a_missing_or_bad_lora_file_is_named(tmp_path, content, fragment):
+    (tmp_path / "loras").mkdir()
+    write_lora(tmp_path / "loras" / "high_noise_model.safetensors")
+    if content is not None:
+        (tmp_path / "loras" / "low_noise_model.safetensors").write_bytes(content)
+    path = write_spec(tmp_path, "## a\nvisual: x\n", spec=LORA_SPEC)
+    with pytest.raises(SpecError) as err:
+        load_campaign(path)
+    assert err.value.field == "model.loras[1].path" and fragment in str(err.value)
+    assert "low_noise_model.safetensors" in str(err.value) and str(path) in str(err.value)
+    lines = path.read_text().splitlines()
+    assert lines[err.value.line - 1].strip() == "- path: loras/low_noise_model.safetensors"

@@ -90,3 +90,81 @@ def test_generate_command_writes_playable_mp4(tmp_path):
     info = probe(out)
     assert (info.width, info.height, info.frames, info.codec) == (48, 32, 9, "h264")
     assert str(out) in result.output and "9 frames" in result.output
+
+
+def write_lora(path, scale: float = 1.0):
+    import torch
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(0)
+    save_file({"diffusion_model.blocks.0.self_attn.q.lora_down.weight":
+               torch.randn(2, 24, generator=g) * scale,
+               "diffusion_model.blocks.0.self_attn.q.lora_up.weight":
+               torch.randn(24, 2, generator=g)}, str(path))
+    return str(path)
+
+
+def test_key_holds_the_loras_by_content_and_strength_and_the_sampling_preset(tmp_path):
+    from model.config import LoraSettings
+
+    backend = ModelBackend(preset="tiny", weights_dir=None, device="cpu")
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    here = write_lora(tmp_path / "a" / "distill.safetensors")
+    copy = write_lora(tmp_path / "b" / "renamed.safetensors")  # same bytes elsewhere
+    other = write_lora(tmp_path / "b" / "other.safetensors", scale=2.0)
+    plain = render_key(backend, request())
+    with_lora = render_key(backend, request(loras=(LoraSettings(here),)))
+    assert with_lora != plain
+    assert render_key(backend, request(loras=(LoraSettings(copy),))) == with_lora
+    assert render_key(backend, request(loras=(LoraSettings(other),))) != with_lora
+    assert render_key(backend, request(loras=(LoraSettings(here, strength=0.5),))) != with_lora
+    assert render_key(backend, request(loras=(LoraSettings(here, experts=("low",)),))) \
+        != with_lora
+    fast = render_key(backend, request(sampling={"preset": "fast"}))
+    assert fast != plain
+    # the preset's values written out are the same render
+    assert render_key(backend, request(sampling={
+        "steps": 4, "shift": 5.0, "guidance_high": 1.0, "guidance_low": 1.0,
+        "sampler": "euler", "schedule": "distilled"})) == fast
+    with pytest.raises(RenderError, match="gone.safetensors does not exist"):
+        render_key(backend, request(loras=(LoraSettings(str(tmp_path / "gone.safetensors")),)))
+
+
+def test_the_render_reports_its_forwards_to_the_cache_entry(tmp_path):
+    from storage.cache import TemplateCache
+    from storage.db import open_database
+    from storage.file_store import FileStore
+    from tasks.render.stage import render_shot, render_totals
+
+    cache = TemplateCache(open_database(f"sqlite:///{tmp_path / 'db.sqlite'}"),
+                          FileStore(tmp_path / "store"), max_bytes=10 ** 9, worker_id="w",
+                          local_dir=tmp_path / "renders")
+    backend = ModelBackend(preset="tiny", weights_dir=None, device="cpu")
+    shot = request(sampling={"steps": 4, "step_cache": "easycache"})
+    made = render_shot(cache, backend, shot, render_key(backend, shot))
+    assert not made.hit and made.details == {"steps": 4, "forwards": 8, "forwards_skipped": 0}
+    hit = render_shot(cache, backend, shot, render_key(backend, shot))
+    assert hit.hit and hit.details == {}
+    fast = request(sampling={"preset": "fast"})
+    distilled = render_shot(cache, backend, fast, render_key(backend, fast))
+    assert distilled.details == {"steps": 4, "forwards": 4, "forwards_skipped": 0}
+    assert render_totals([made, hit, distilled]) == {"steps": 8, "forwards": 12,
+                                                     "forwards_skipped": 0}
+
+
+def test_generate_command_takes_the_fast_preset_and_loras(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    lora = write_lora(tmp_path / "high_noise_model.safetensors")
+    out = tmp_path / "fast.mp4"
+    result = CliRunner().invoke(app, ["generate", "--prompt", "a red fox", "--preset", "tiny",
+                                      "--size", "32x32", "--frames", "5", "--sampling", "fast",
+                                      "--lora-high", lora, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "4 DiT forwards, 0 skipped" in result.output and out.is_file()
+    bad = CliRunner().invoke(app, ["generate", "--prompt", "x", "--preset", "tiny", "--sampling",
+                                   "fast", "--step-cache", "easycache", "--out", str(out)])
+    assert bad.exit_code != 0
+    assert "cannot be combined with distilled sampling" in str(bad.exception or bad.output)
