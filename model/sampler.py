@@ -189,13 +189,15 @@ def denoise(noise: torch.Tensor, *, experts: Callable[[str], VelocityFn],
             cond: torch.Tensor, uncond: torch.Tensor, schedule: FlowSchedule,
             guidance: GuidanceScales, boundary_timestep: float, solver: str = "unipc",
             batch_cfg: bool = True,
-            on_step: Callable[[int, int, str], None] | None = None) -> torch.Tensor:
+            on_step: Callable[[int, int, str], None] | None = None,
+            after_step: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Run the sampler from ``noise`` [1, C, F, H, W] (fp32) to clean latents (fp32).
 
     ``experts(name)`` returns the velocity function of expert ``HIGH_NOISE``/``LOW_NOISE``,
     called as f(latents [B, ...], timesteps [B], context [B, S, E]). With ``batch_cfg`` cond and
     uncond go through one batch-2 forward, else two batch-1 forwards. ``on_step(done, total,
-    expert)`` is called after every step.
+    expert)`` is called after every step. ``after_step(latents)`` replaces the latents after
+    every solver step (TI2V pastes the photo's latent back into frame 0).
     """
     latents = noise.float()
     stepper = make_solver(solver, schedule.sigmas)
@@ -214,6 +216,8 @@ def denoise(noise: torch.Tensor, *, experts: Callable[[str], VelocityFn],
             v_uncond = model(latents, timestep, uncond).float()
         velocity = apply_guidance(v_cond, v_uncond, scale)
         latents = stepper.step(velocity, latents)
+        if after_step is not None:
+            latents = after_step(latents)
         if on_step is not None:
             on_step(i + 1, total, name)
     return latents

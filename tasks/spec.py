@@ -79,7 +79,12 @@ class OutputSpec(_Strict):
 
 class ModelSpec(_Strict):
     """Seed, negative prompt and sampling. A sampling field left out is the model preset's own
-    default (``model.config.SamplingSettings``; t2v-a14b: 40 steps, shift 12, guidance 4.0/3.0)."""
+    default (``model.config.SamplingSettings``; t2v-a14b: 40 steps, shift 12, guidance 4.0/3.0).
+
+    ``motion_bucket_id`` and ``noise_aug_strength`` steer Stable Video Diffusion (the svd
+    backend; defaults 127 and 0.02). ``ignore_images`` lets a text-to-video model render shots
+    that have a photo, from their text alone (otherwise that is an error).
+    """
 
     seed: int = Field(0, ge=0, lt=2**31)
     steps: int | None = Field(None, ge=1, le=200)
@@ -88,6 +93,10 @@ class ModelSpec(_Strict):
     shift: float | None = Field(None, gt=0, le=50)
     sampler: str | None = None
     negative_prompt: str = ""
+    motion_bucket_id: int | None = Field(None, ge=1, le=255, description="SVD: more is more motion.")
+    noise_aug_strength: float | None = Field(None, ge=0, le=1, description="SVD: noise added to "
+                                             "the photo; more frees the clip from it.")
+    ignore_images: bool = False
 
     @field_validator("sampler")
     @classmethod
@@ -100,6 +109,12 @@ class ModelSpec(_Strict):
         """The sampling settings this spec sets (the rest stay the preset's)."""
         values = {"steps": self.steps, "guidance_high": self.guidance_high,
                   "guidance_low": self.guidance_low, "shift": self.shift, "sampler": self.sampler}
+        return {k: v for k, v in values.items() if v is not None}
+
+    def motion(self) -> dict:
+        """The SVD motion settings this spec sets (the rest stay the backend's)."""
+        values = {"motion_bucket_id": self.motion_bucket_id,
+                  "noise_aug_strength": self.noise_aug_strength}
         return {k: v for k, v in values.items() if v is not None}
 
 

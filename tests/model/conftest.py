@@ -12,11 +12,13 @@ DIT_CONFIGS = {
 }
 
 
-def make_diffusers_dit(name: str, seed: int = 0):
+def make_diffusers_dit(name: str, seed: int = 0, *, in_channels: int = 16,
+                       out_channels: int = 16):
     from diffusers import WanTransformer3DModel
 
     torch.manual_seed(seed)
-    model = WanTransformer3DModel(patch_size=(1, 2, 2), in_channels=16, out_channels=16,
+    model = WanTransformer3DModel(patch_size=(1, 2, 2), in_channels=in_channels,
+                                  out_channels=out_channels,
                                   text_dim=32, freq_dim=256, cross_attn_norm=True,
                                   qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
                                   **DIT_CONFIGS[name]).eval()
@@ -38,6 +40,30 @@ def make_diffusers_vae(seed: int = 0):
         for n, p in model.named_parameters():
             if n.endswith("gamma"):
                 p.uniform_(0.5, 1.5)
+    return model
+
+
+# A tiny Wan2.2 VAE (diffusers names): every structural feature of the released one (patchify,
+# residual down/up blocks with their shortcuts, a decoder wider than the encoder, 2 temporal
+# downsamples), at widths 4 / 6 and 12 latent channels.
+VAE22_TINY = dict(base_dim=4, decoder_base_dim=6, z_dim=12, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
+                  temperal_downsample=[False, True, True], is_residual=True, in_channels=12,
+                  out_channels=12, patch_size=2, scale_factor_spatial=16,
+                  latents_mean=[0.1 * i - 0.5 for i in range(12)],
+                  latents_std=[0.5 + 0.1 * i for i in range(12)])
+
+
+def make_diffusers_vae22(seed: int = 0, **overrides):
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(seed)
+    model = AutoencoderKLWan(**{**VAE22_TINY, **overrides}).eval()
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("gamma"):
+                p.uniform_(0.5, 1.5)
+            elif n.endswith("bias"):
+                p.normal_(0, 0.05)
     return model
 
 
