@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -149,3 +150,19 @@ def test_shortcuts_and_patchify_are_exact_rearrangements():
     up = DupUp(3, 3, factor_t=2, factor_s=2)(down, first_chunk=True)
     assert up.shape == (2, 3, 1, 4, 4)
     assert torch.equal(up, down.repeat_interleave(2, 3).repeat_interleave(2, 4))
+
+
+def test_the_box_vae_is_a_box_filter(tmp_path):
+    """The product flow test's VAE (tests/model/conftest.py) does what it claims, through our
+    loader: a photo's round trip is its 16x16 box filter to within one grey level."""
+    from tests.model.conftest import box_filter, make_box_vae22
+
+    make_box_vae22().save_pretrained(tmp_path / "vae")
+    vae = load_vae(tmp_path, DIFFUSERS, None)
+    ys, xs = np.mgrid[0:32, 0:48]
+    frame = np.stack([xs * 5, ys * 7, 200 - xs * 3], axis=-1).clip(0, 255).astype(np.uint8)
+    video = torch.from_numpy(frame).float().permute(2, 0, 1)[None, :, None] / 127.5 - 1
+    with torch.no_grad():
+        back = vae.decode(vae.encode(video))[0, :, 0].permute(1, 2, 0)
+    pixels = ((back + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    assert np.abs(pixels.astype(int) - box_filter(frame).astype(int)).max() <= 1

@@ -94,7 +94,7 @@ def test_a_photo_for_a_text_to_video_model_is_a_spec_error_naming_the_shot(db, t
     campaign = photo_campaign(tmp_path, ignore=False)
     with pytest.raises(SpecError, match="text-to-video and would never see it") as err:
         plan_run(db, campaign, ModelBackend(preset="tiny", weights_dir=None), run_id="photo-1")
-    assert err.value.field == "shots.hero.image" and err.value.line == 10
+    assert err.value.field == "shots.hero.image" and err.value.line == 9  # its "## hero" line
     assert "ignore_images" in str(err.value) and "ti2v-5b" in str(err.value)
     with db.session() as s:
         assert s.get(Run, "photo-1") is None  # refused before anything was recorded
