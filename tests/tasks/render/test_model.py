@@ -145,3 +145,10 @@ def test_generate_command_with_a_photo_reports_first_frame_fidelity(tmp_path, ph
                                        "--preset", "tiny", "--out", str(out)])
     assert refused.exit_code != 0 and "text-to-video and cannot use --image" in str(
         refused.exception)
+
+
+def test_i2v_without_a_photo_starts_from_the_backdrop():
+    backend = ModelBackend(preset="tiny-i2v", weights_dir=None, device="cpu")
+    assert backend.start_image(request()).shape == (32, 32, 3)  # the brand-colour backdrop
+    frames = list(backend.render(request(sampling={"steps": 2})))
+    assert len(frames) == 5 and frames[0].shape == (32, 32, 3)
