@@ -38,6 +38,7 @@ COPY pyproject.toml ./
 RUN pip install --upgrade pip \
     && pip install "torch==2.5.1" --index-url https://download.pytorch.org/whl/cu124
 COPY common ./common
+COPY media ./media
 COPY flows ./flows
 COPY tasks ./tasks
 COPY model ./model
@@ -46,7 +47,9 @@ COPY moderation ./moderation
 COPY deployments ./deployments
 COPY examples ./examples
 COPY scripts ./scripts
-RUN pip install -e .
+# [svd]: Stable Video Diffusion through diffusers, the backend `auto` picks on GPUs too small for
+# the Wan2.2 preset.
+RUN pip install -e ".[svd]"
 
 # The deployments' pull step changes into FACTORY_CODE_DIR (= this folder) before each run.
 # --limit: flow runs at once on this host = GPUs in this container (one render per GPU).

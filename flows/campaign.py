@@ -19,6 +19,7 @@ from storage.cache import CachedRender
 from tasks.master import SteadyRender, master_stored_task, master_task, stabilize_render_task
 from tasks.plan import RunPlan, plan_run_task
 from tasks.publish import write_manifest_task
+from tasks.render.fidelity import first_frame_fidelity_task
 from tasks.render.stage import render_shot_task, render_totals
 from tasks.runs import fail, finish_task, set_master_task
 from tasks.screen import screen_frames_task, screen_text_task
@@ -34,6 +35,8 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
         screen(factory, plan.run_id, screen_text_task(campaign, factory.policy), stage="text")
     with watch("render"):
         renders = render_shots(factory, plan)
+        first_frame = first_frame_fidelity_task(plan.requests, plan.keys, renders,
+                                                factory.backend.image_role)
     with watch("stabilize"):
         steady = stabilize_renders(factory, plan, renders)
     with watch("master"):
@@ -53,7 +56,8 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
     finish_task(db, plan.run_id, manifest_key=manifest["manifest_key"], metrics={
         "stages": watch.seconds, "renders": len(renders), "render_hits": hits,
         "render_work": render_totals(renders.values()),
-        "stabilize": master.reports, "colour": master.colour, "master_reused": master.reused})
+        "stabilize": master.reports, "colour": master.colour, "master_reused": master.reused,
+        "first_frame": first_frame})
     get_run_logger().info("run %s completed: %d clips published, %d/%d renders from cache",
                           plan.run_id, len(manifest["clips"]), hits, len(renders))
     return {**manifest, "stages": watch.seconds, "render_hits": hits, "renders": len(renders),

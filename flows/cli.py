@@ -54,7 +54,7 @@ def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or J
 @app.command()
 def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).")],
         run_id: Annotated[str | None, typer.Option(help="Rerun/resume this run id.")] = None,
-        backend: Annotated[str | None, typer.Option(help="auto, animatic or model.")] = None,
+        backend: Annotated[str | None, typer.Option(help="auto, animatic, model or svd.")] = None,
         ) -> None:
     """Render, localize and publish a campaign; print where the clips went."""
     from tasks.script import load_campaign

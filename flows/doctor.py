@@ -17,6 +17,7 @@ def run_checks() -> Iterator[Check]:
     yield from _fonts(settings.fonts_dir)
     yield _cuda()
     yield _weights(settings.weights_dir)
+    yield _svd(settings.svd_weights_dir)
     yield _database(settings.database_url)
     yield _prefect()
 
@@ -63,6 +64,21 @@ def _weights(weights_dir) -> Check:
         return ("weights", None, "FACTORY_WEIGHTS_DIR not set: the model backend is off")
     found = [p.name for p in weights_dir.glob("*")] if weights_dir.is_dir() else []
     return ("weights", bool(found), f"{weights_dir}: {', '.join(sorted(found)[:6]) or 'missing'}")
+
+
+def _svd(weights_dir) -> Check:
+    from common.errors import ConfigError
+    from tasks.render.svd import has_svd_weights, require_diffusers
+
+    if weights_dir is None:
+        return ("svd", None, "FACTORY_SVD_WEIGHTS_DIR not set: the svd backend is off")
+    try:
+        require_diffusers()
+    except ConfigError as exc:
+        return ("svd", False, str(exc))
+    if not has_svd_weights(weights_dir):
+        return ("svd", False, f"{weights_dir}: not a diffusers stable-video-diffusion folder")
+    return ("svd", True, f"{weights_dir}: Stable Video Diffusion")
 
 
 def _database(url: str) -> Check:

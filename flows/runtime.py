@@ -58,7 +58,8 @@ def _factory(settings_json: str, backend: str) -> Factory:
     cache = TemplateCache(db, cache_store, max_bytes=settings.cache_max_bytes,
                           worker_id=worker_id(), local_dir=settings.work_dir / "renders")
     renderer = select_backend(backend, preset=settings.model_preset,
-                              weights_dir=settings.weights_dir, device=settings.device,
+                              weights_dir=settings.weights_dir,
+                              svd_weights_dir=settings.svd_weights_dir, device=settings.device,
                               dtype=settings.dtype, offload=settings.offload,
                               compile=settings.compile, lora_mode=settings.lora_mode)
     return Factory(settings=settings, db=db, store=store, cache_store=cache_store, cache=cache,

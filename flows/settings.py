@@ -28,9 +28,11 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     presign_expiry_s: int = Field(7 * 24 * 3600, description="Lifetime of presigned URLs in manifests.")
 
-    backend: Literal["auto", "animatic", "model"] = "auto"
+    backend: Literal["auto", "animatic", "model", "svd"] = "auto"
     model_preset: str = "t2v-a14b"
     weights_dir: Path | None = None
+    svd_weights_dir: Path | None = Field(None, description="Stable Video Diffusion (diffusers "
+                                         "folder) for the svd backend; needs the [svd] extra.")
     device: str = "auto"
     dtype: str = "auto"
     offload: bool | str = "auto"  # auto: swap experts only when the GPU cannot hold both

@@ -2,14 +2,16 @@
 
 Public surface (imported lazily: ``import model.config`` does not import torch)::
 
-    get_preset(name) -> ModelPreset            t2v-a14b, tiny; DiTConfig, VAEConfig, ...
+    get_preset(name) -> ModelPreset            t2v-a14b, ti2v-5b, i2v-a14b, tiny, tiny-ti2v,
+                                               tiny-i2v; DiTConfig, VAEConfig, ...
     SamplingSettings, sampling_settings        steps, shift, guidance per expert, sampler,
                                                schedule, step cache; FAST_SAMPLING (4 steps)
     LoraSettings, merge_loras, read_lora       LoRA files (three layouts) merged into experts
     WanT2VPipeline.load(preset, folder, RuntimeSettings(...)) / .random(...)
     pipeline.generate(GenerateRequest(...)) -> uint8 frames
     shared_pipeline(preset, weights_dir, settings)   the process's loaded pipeline
-    WanDiT, WanVAE, TextEncoder                the components
+    WanDiT, WanVAE, Wan22VAE, TextEncoder      the components (build_vae: the VAE a config names)
+    prepare_conditioning, output_size          a photo into an image-conditioned preset
     flow_schedule, denoise, GuidanceScales     the sampler's pieces; EasyCache, DenoiseStats
     compile_dit                                torch.compile with dynamic token/batch dims
     detect_layout, load_dit, load_vae, load_text_encoder, weights_fingerprint_files
@@ -32,6 +34,8 @@ _LAZY = {
     "compile_dit": "model.compile",
     **dict.fromkeys(("detect_layout", "load_dit", "load_vae", "load_text_encoder",
                      "weights_fingerprint_files"), "model.loader"),
+    **dict.fromkeys(("Wan22VAE", "build_vae"), "model.vae22"),
+    **dict.fromkeys(("prepare_conditioning", "output_size"), "model.conditioning"),
     "WanDiT": "model.dit", "WanVAE": "model.vae", "TextEncoder": "model.text_encoder",
 }
 

@@ -6,6 +6,10 @@ folder loads without renames; the original release's names are mapped in ``model
 Shapes: ``B`` batch, ``C`` latent channels, ``F, H, W`` latent frames/height/width,
 ``L = F*H*W / prod(patch)`` video tokens, ``S`` text tokens (512), ``D`` model dim.
 
+Timesteps are one per sample ``[B]`` or one per token ``[B, L]`` (TI2V: the photo's first-frame
+tokens get t = 0). Both go through one path: the time embedding is ``[B, 1 or L, ...]`` and
+broadcasts over the tokens.
+
 Numerics follow the reference: the time embedding, the modulation tables, the LayerNorms and the
 residual adds run in fp32 even when weights and compute are bf16 ("fp32 islands"). The residual
 stream itself stays fp32 between blocks and the output head runs in fp32, as the official model
@@ -85,13 +89,15 @@ def mark_dynamic_dims(x: torch.Tensor, context: torch.Tensor, e0: torch.Tensor,
     """Tell torch.compile that the batch (CFG: 1 or 2) and token dims of the blocks' inputs vary.
 
     ``maybe_mark_dynamic``: a batch of 1 is still specialised (one graph for 1, one for >= 2),
-    which dynamo would do anyway; every token count shares one graph.
+    which dynamo would do anyway; every token count shares one graph. ``e0`` is [B, 1|L, 6, D]:
+    its token dim is L with per-token timesteps (TI2V), so it is marked too (1 stays specialised).
     """
     from torch._dynamo import maybe_mark_dynamic
 
     for tensor in (x, context, e0):
         maybe_mark_dynamic(tensor, 0)
     maybe_mark_dynamic(x, 1)
+    maybe_mark_dynamic(e0, 1)
     for table in rope:
         maybe_mark_dynamic(table, 0)
 
@@ -190,12 +196,21 @@ class ConditionEmbedder(nn.Module):
         self.text_embedder.linear_2 = nn.Linear(dim, dim)
 
     def time(self, timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """[B] -> e [B, D] fp32, e0 [B, 6, D] fp32 (the reference runs this under fp32 autocast)."""
+        """[B] or per token [B, L] -> e [B, 1|L, D] fp32, e0 [B, 1|L, 6, D] fp32 (the reference
+        runs this under fp32 autocast).
+
+        Per-token timesteps take few values (0 and t in TI2V): each distinct value is embedded
+        once and gathered, which is what embedding every token gives, at a fraction of the work.
+        """
+        per_sample = timesteps.ndim == 1
+        values, index = torch.unique(timesteps.reshape(-1), return_inverse=True)
         te = self.time_embedder
-        sinus = sinusoidal_embedding(timesteps, self.freq_dim)
+        sinus = sinusoidal_embedding(values, self.freq_dim)
         e = te.linear_2(F.silu(te.linear_1(sinus.to(te.linear_1.weight.dtype)))).float()
         e0 = self.time_proj(F.silu(e).to(self.time_proj.weight.dtype)).float()
-        return e, rearrange(e0, "b (six d) -> b six d", six=6)
+        shape = (timesteps.shape[0], 1 if per_sample else timesteps.shape[1])
+        e, e0 = e[index].reshape(*shape, -1), e0[index].reshape(*shape, -1)
+        return e, rearrange(e0, "b l (six d) -> b l six d", six=6)
 
     def text(self, context: torch.Tensor) -> torch.Tensor:
         """[B, S, text_dim] -> [B, S, D]."""
@@ -227,11 +242,11 @@ class DiTBlock(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor, e0: torch.Tensor,
                 rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """x: [B, L, D] residual stream (fp32, or the compute dtype); context: [B, S, D];
-        e0: [B, 6, D] fp32 -> [B, L, D] in x's dtype. Attention and FFN run in the weights'
-        dtype; the additions in fp32."""
+        e0: [B, 1|L, 6, D] fp32 (per sample or per token) -> [B, L, D] in x's dtype. Attention
+        and FFN run in the weights' dtype; the additions in fp32."""
         dtype = self.attn1.to_q.weight.dtype  # compute dtype
-        mod = (self.scale_shift_table.float() + e0.float()).unbind(1)  # 6 x [B, D]
-        shift_msa, scale_msa, gate_msa, c_shift, c_scale, c_gate = (m[:, None, :] for m in mod)
+        shift_msa, scale_msa, gate_msa, c_shift, c_scale, c_gate = \
+            (self.scale_shift_table.float()[:, None] + e0.float()).unbind(2)  # 6 x [B, 1|L, D]
 
         h = (self.norm1(x) * (1 + scale_msa) + shift_msa).to(dtype)
         x = (x.float() + self.attn1(h, rope=rope) * gate_msa).type_as(x)
@@ -306,7 +321,8 @@ class WanDiT(nn.Module):
 
     def forward(self, latents: torch.Tensor, timesteps: torch.Tensor,
                 context: torch.Tensor) -> torch.Tensor:
-        """latents [B, C, F, H, W], timesteps [B], context [B, S, text_dim] -> [B, C_out, F, H, W].
+        """latents [B, C, F, H, W], timesteps [B] or per token [B, L], context [B, S, text_dim]
+        -> [B, C_out, F, H, W].
 
         Output dtype: fp32 (the head runs in fp32), or the compute dtype without fp32_residual.
         """
@@ -316,10 +332,12 @@ class WanDiT(nn.Module):
         if c != cfg.in_channels or f % pt or h % ph or w % pw:
             raise ValueError(f"latents {tuple(latents.shape)} do not fit in_channels "
                              f"{cfg.in_channels} and patch {cfg.patch_size}")
-        if timesteps.shape != (b,) or context.shape[0] != b or context.shape[2] != cfg.text_dim:
-            raise ValueError(f"timesteps {tuple(timesteps.shape)} / context {tuple(context.shape)} "
-                             f"do not match batch {b} and text_dim {cfg.text_dim}")
         grid = (f // pt, h // ph, w // pw)
+        if timesteps.shape not in ((b,), (b, math.prod(grid))) or context.shape[0] != b \
+                or context.shape[2] != cfg.text_dim:
+            raise ValueError(f"timesteps {tuple(timesteps.shape)} / context {tuple(context.shape)} "
+                             f"do not match batch {b}, {math.prod(grid)} tokens and text_dim "
+                             f"{cfg.text_dim}")
         dtype = self.patch_embedding.weight.dtype
 
         x = self.patch_embedding(latents.to(dtype))
@@ -335,8 +353,8 @@ class WanDiT(nn.Module):
         for block in self.blocks:
             x = block(x, ctx, e0, rope)
 
-        shift, scale = (self.scale_shift_table.float() + e[:, None, :]).unbind(1)
-        x = self.norm_out(x) * (1 + scale[:, None, :]) + shift[:, None, :]
+        shift, scale = (self.scale_shift_table.float()[:, None] + e[:, :, None]).unbind(2)
+        x = self.norm_out(x) * (1 + scale) + shift
         if self.fp32_residual:
             x = F.linear(x, self.proj_out.weight.float(), self.proj_out.bias.float())
         else:

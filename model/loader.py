@@ -6,7 +6,8 @@ Layouts (``weights_dir``):
   ``*.safetensors`` (single file or shards with an ``*.safetensors.index.json``).
 - original release: ``high_noise_model/``, ``low_noise_model/`` (config.json + sharded
   safetensors, original key names), ``Wan2.1_VAE.pth``, ``models_t5_umt5-xxl-enc-bf16.pth``,
-  tokenizer in ``google/umt5-xxl/``.
+  tokenizer in ``google/umt5-xxl/``. TI2V-5B has one DiT, in the folder itself (config.json and
+  shards beside the other files), and ``Wan2.2_VAE.pth``.
 
 A module is built on the meta device (no memory), the checkpoint's key set is checked strictly
 against it before any tensor is read (:class:`WeightKeyError` lists missing and unexpected keys),
@@ -29,6 +30,7 @@ from common.errors import WeightKeyError, WeightsNotFound
 
 SAFETENSORS_NAMES = ("diffusion_pytorch_model.safetensors", "model.safetensors")
 ORIGINAL_VAE_FILE = "Wan2.1_VAE.pth"
+ORIGINAL_VAE22_FILE = "Wan2.2_VAE.pth"
 ORIGINAL_T5_FILE = "models_t5_umt5-xxl-enc-bf16.pth"
 ORIGINAL_TOKENIZER_DIR = "google/umt5-xxl"
 
@@ -109,6 +111,31 @@ def original_vae_renamer(num_res_blocks: int, num_levels: int) -> Callable[[str]
         if match:
             key = f"decoder.{upsample_index[int(match.group(1))]}.{match.group(2)}"
         return key
+
+    return rename
+
+
+def original_vae22_renamer(num_res_blocks: int) -> Callable[[str], str]:
+    """Rename function for ``Wan2.2_VAE.pth`` keys (Wan2.2 ``wan/modules/vae2_2.py`` names).
+
+    Each residual stage is ``downsamples.N.downsamples.M`` (encoder) or ``upsamples.N.upsamples.M``
+    (decoder): its residual blocks, then its resample as the last entry (index num_res_blocks in
+    the encoder, num_res_blocks + 1 in the decoder). The shortcuts have no parameters.
+    """
+    common = original_vae_renamer(num_res_blocks, 0)  # top convs, middle, heads, residual parts
+
+    def rename(key: str) -> str:
+        match = re.match(r"^(encoder\.downsamples|decoder\.upsamples)\.(\d+)\.\w+\.(\d+)\.(.*)$",
+                         key)
+        if match:
+            where, stage, index, rest = match.groups()
+            side, blocks, sampler, resnets = (
+                ("encoder", "down_blocks", "downsampler", num_res_blocks)
+                if where.startswith("encoder") else
+                ("decoder", "up_blocks", "upsampler", num_res_blocks + 1))
+            part = sampler if int(index) == resnets else f"resnets.{index}"
+            key = f"{side}.{blocks}.{stage}.{part}.{rest}"
+        return common(key)
 
     return rename
 
@@ -295,8 +322,10 @@ def detect_layout(weights_dir: Path) -> str:
         return DIFFUSERS
     if (weights_dir / "high_noise_model").is_dir() or (weights_dir / "low_noise_model").is_dir():
         return ORIGINAL
+    if (weights_dir / "config.json").is_file() and (weights_dir / ORIGINAL_VAE22_FILE).is_file():
+        return ORIGINAL  # TI2V-5B: the one DiT in the folder itself
     raise WeightsNotFound(f"{weights_dir} has neither transformer/ (diffusers layout) nor "
-                          "high_noise_model/ (original layout)")
+                          "high_noise_model/ or config.json with Wan2.2_VAE.pth (original layout)")
 
 
 def expert_folders(weights_dir: Path, layout: str, two_experts: bool) -> dict[str, Path]:
@@ -304,6 +333,8 @@ def expert_folders(weights_dir: Path, layout: str, two_experts: bool) -> dict[st
     names = ("transformer", "transformer_2") if layout == DIFFUSERS \
         else ("high_noise_model", "low_noise_model")
     folders = {"high": Path(weights_dir) / names[0]}
+    if layout == ORIGINAL and not two_experts and (Path(weights_dir) / "config.json").is_file():
+        folders["high"] = Path(weights_dir)  # TI2V-5B's release keeps its DiT at the top
     if two_experts:
         folders["low"] = Path(weights_dir) / names[1]
     for folder in folders.values():
@@ -328,9 +359,11 @@ def load_dit(folder: Path, layout: str, *, dtype: torch.dtype, device: torch.dev
 
 
 def load_vae(weights_dir: Path, layout: str, config, *, device: torch.device | str = "cpu"):
-    """The Wan2.1 VAE in fp32 (config from vae/config.json in the diffusers layout)."""
+    """The VAE in fp32: Wan2.1 or Wan2.2 as its config says (vae/config.json in the diffusers
+    layout; the preset's ``config`` in the original one, read from Wan2.1_VAE.pth or
+    Wan2.2_VAE.pth)."""
     from model.config import VAEConfig
-    from model.vae import WanVAE
+    from model.vae22 import build_vae
 
     fp32 = lambda name: torch.float32  # noqa: E731 - the VAE always runs in fp32
     if layout == DIFFUSERS:
@@ -339,13 +372,17 @@ def load_vae(weights_dir: Path, layout: str, config, *, device: torch.device | s
             raise WeightsNotFound(f"{folder / 'config.json'} is missing")
         config = VAEConfig.from_diffusers(json.loads((folder / "config.json").read_text()))
         with torch.device("meta"):
-            model = WanVAE(config)
+            model = build_vae(config)
         return load_safetensors_into(model, folder, what=f"VAE {folder}", dtype_for=fp32,
                                      device=device)
     with torch.device("meta"):
-        model = WanVAE(config)
-    rename = original_vae_renamer(config.num_res_blocks, len(config.dim_mult))
-    path = Path(weights_dir) / ORIGINAL_VAE_FILE
+        model = build_vae(config)
+    if config.is_residual:
+        rename = original_vae22_renamer(config.num_res_blocks)
+        path = Path(weights_dir) / ORIGINAL_VAE22_FILE
+    else:
+        rename = original_vae_renamer(config.num_res_blocks, len(config.dim_mult))
+        path = Path(weights_dir) / ORIGINAL_VAE_FILE
     return load_pth_into(model, path, what=f"VAE {path}", rename=rename, dtype_for=fp32,
                          device=device)
 

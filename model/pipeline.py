@@ -1,4 +1,5 @@
-"""The text-to-video pipeline: text encoder -> two DiT experts under the MoE sampler -> VAE.
+"""The video pipeline: text encoder -> DiT experts under the MoE sampler -> VAE; a photo, for the
+image-conditioned presets, goes in through ``model/conditioning.py``.
 
 Placement (which expert is on the GPU) is kept out of the sampling loop: :class:`ExpertPlacement`
 hands the loop a callable per step and, when offloading, keeps only the active expert on the GPU
@@ -26,6 +27,8 @@ import torch
 from torch import nn
 
 from common.errors import ConfigError, RenderError, SpecError
+from media.images import load_image
+from model.conditioning import output_size, prepare_conditioning
 from model.config import LoraSettings, ModelPreset, SamplingSettings, get_preset
 from model.dit import WanDiT
 from model.loader import detect_layout, expert_folders, load_dit, load_text_encoder, load_vae
@@ -39,7 +42,8 @@ from model.sampler import (
     schedule_for,
 )
 from model.text_encoder import TextEncoder, build_byte_tokenizer, build_umt5
-from model.vae import WanVAE, frames_to_uint8
+from model.vae import VAEBase, frames_to_uint8
+from model.vae22 import build_vae
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,12 @@ class RuntimeSettings:
 
 @dataclass(frozen=True)
 class GenerateRequest:
-    """One clip: prompt, seed, size and sampling settings (None: the preset's default)."""
+    """One clip: prompt, seed, size and sampling settings (None: the preset's default).
+
+    ``image`` (a path, PIL image or uint8 [H, W, 3] array) is the photo an image-conditioned
+    preset starts from; without a size, the clip takes the photo's aspect within the preset's
+    area.
+    """
 
     prompt: str
     negative_prompt: str = ""
@@ -113,6 +122,7 @@ class GenerateRequest:
     height: int | None = None
     frames: int | None = None
     sampling: SamplingSettings | None = None
+    image: object | None = None
 
 
 def oom_error(where: str, exc: BaseException) -> RenderError:
@@ -283,15 +293,16 @@ def check_request(width: int, height: int, frames: int, *, multiple: int = 16) -
     if frames < 1 or (frames - 1) % 4:
         raise SpecError(f"must be 4n+1 (e.g. 81, 49, 17), got {frames}", field="frames")
     if width <= 0 or height <= 0 or width % multiple or height % multiple:
+        examples = "1280x704, 832x480" if multiple == 32 else "1280x720, 832x480"
         raise SpecError(f"{width}x{height}: width and height must be divisible by {multiple} "
-                        "(e.g. 1280x720, 832x480)", field="size")
+                        f"(e.g. {examples})", field="size")
 
 
 class WanT2VPipeline:
     """A loaded model: call :meth:`generate` per clip. Build with :meth:`load` or :meth:`random`."""
 
     def __init__(self, preset: ModelPreset, text_encoder: TextEncoder,
-                 experts: dict[str, WanDiT], vae: WanVAE, settings: RuntimeSettings, *,
+                 experts: dict[str, WanDiT], vae: VAEBase, settings: RuntimeSettings, *,
                  free_memory: Callable[[torch.device], int] = free_device_memory) -> None:
         self.preset = preset
         self.text_encoder = text_encoder
@@ -338,6 +349,7 @@ class WanT2VPipeline:
         preset = preset.with_dit(experts[HIGH_NOISE].config)
         vae = load_vae(weights_dir, layout, preset.vae)
         preset = replace(preset, vae=vae.config)
+        check_channels(preset, weights_dir)
         text_encoder = load_text_encoder(weights_dir, layout, preset.text, dtype=dtype)
         log.info("loaded %s weights (%s layout) from %s", preset.name, layout, weights_dir)
         pipeline = cls(preset, text_encoder, experts, vae, settings)
@@ -361,7 +373,7 @@ class WanT2VPipeline:
         experts = {name: _cast_dit(expert, dtype) for name, expert in experts.items()}
         side = _attach_loras(experts, loras, settings) if settings.lora_mode == "separate" \
             else None
-        vae = WanVAE(preset.vae)
+        vae = build_vae(preset.vae)
         vae.init_weights(generator)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -390,7 +402,7 @@ class WanT2VPipeline:
         """fp32 noise [1, z, (F-1)/4+1, H/8, W/8] from a CPU generator: same seed, same noise on
         any device."""
         vae = self.preset.vae
-        shape = (1, self.preset.dit.in_channels, (frames - 1) // vae.temporal_factor + 1,
+        shape = (1, vae.z_dim, (frames - 1) // vae.temporal_factor + 1,
                  height // vae.spatial_factor, width // vae.spatial_factor)
         generator = torch.Generator().manual_seed(seed)
         return torch.randn(shape, generator=generator, dtype=torch.float32).to(self.device)
@@ -407,7 +419,10 @@ class WanT2VPipeline:
         """
         p = self.preset
         s = request.sampling or p.sampling
-        width, height = request.width or p.width, request.height or p.height
+        image = load_image(request.image) if request.image is not None else None
+        default_size = output_size(p, *image.size) if image is not None \
+            and p.image_conditioning else (p.width, p.height)
+        width, height = request.width or default_size[0], request.height or default_size[1]
         frames = request.frames or p.frames
         check_request(width, height, frames, multiple=p.vae.spatial_factor * p.dit.patch_size[1])
         negative = request.negative_prompt or p.default_negative_prompt
@@ -418,15 +433,22 @@ class WanT2VPipeline:
         with RENDER_LOCK:
             try:
                 with torch.inference_mode():
+                    conditioning = prepare_conditioning(p, self.vae, image, width=width,
+                                                        height=height, frames=frames,
+                                                        device=self.device)
                     cond, uncond = self.encode_prompts(request.prompt, negative)
                     noise = self.initial_noise(request.seed, width, height, frames)
+                    # The photo (if any) goes in through the conditioning's three hooks: the
+                    # first latents, the wrapped experts (per-token timesteps or extra channels)
+                    # and the paste-back after every step, computed or taken from the step cache.
                     latents = denoise(
-                        noise, experts=self.placement, cond=cond, uncond=uncond,
-                        schedule=schedule, guidance=guidance,
+                        conditioning.start(noise), experts=conditioning.experts(self.placement),
+                        cond=cond, uncond=uncond, schedule=schedule, guidance=guidance,
                         boundary_timestep=p.boundary * p.num_train_timesteps,
                         solver=s.sampler, batch_cfg=self.settings.cfg_batch,
                         on_step=(lambda done, total, _: on_progress(done, total))
-                        if on_progress else None, cache=cache, stats=stats)
+                        if on_progress else None, cache=cache, stats=stats,
+                        after_step=conditioning.after_step)
                     self.placement.park()
                     chunks = self.vae.decode_chunks(self.vae.denormalize(latents.float()))
                 while True:
@@ -455,6 +477,16 @@ def _attach_loras(experts: dict[str, WanDiT], loras: Sequence[LoraSettings],
         return LoraSidePaths(experts, loras)
     merge_loras(experts, loras)
     return None
+
+
+def check_channels(preset: ModelPreset, weights_dir: Path) -> None:
+    """ConfigError unless the loaded DiT's input channels fit the preset's conditioning (a T2V
+    checkpoint under ``i2v-a14b`` would otherwise fail deep inside the first step)."""
+    expected = preset.expected_in_channels()
+    if preset.dit.in_channels != expected:
+        raise ConfigError(f"the DiT in {weights_dir} takes {preset.dit.in_channels} input "
+                          f"channels, but preset {preset.name!r} needs {expected}: pick the "
+                          "preset these weights are for (t2v-a14b, ti2v-5b, i2v-a14b)")
 
 
 def _cast_dit(model: WanDiT, dtype: torch.dtype) -> WanDiT:

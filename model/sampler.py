@@ -310,7 +310,8 @@ def denoise(noise: torch.Tensor, *, experts: Callable[[str], VelocityFn],
             guidance: GuidanceScales, boundary_timestep: float, solver: str = "unipc",
             batch_cfg: bool = True,
             on_step: Callable[[int, int, str], None] | None = None,
-            cache: EasyCache | None = None, stats: DenoiseStats | None = None) -> torch.Tensor:
+            cache: EasyCache | None = None, stats: DenoiseStats | None = None,
+            after_step: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Run the sampler from ``noise`` [1, C, F, H, W] (fp32) to clean latents (fp32).
 
     ``experts(name)`` returns the velocity function of expert ``HIGH_NOISE``/``LOW_NOISE``,
@@ -318,6 +319,10 @@ def denoise(noise: torch.Tensor, *, experts: Callable[[str], VelocityFn],
     uncond go through one batch-2 forward, else two batch-1 forwards; at guidance 1 only cond
     runs. ``on_step(done, total, expert)`` is called after every step. With ``cache`` a step
     may reuse the last velocity residual instead of running the DiT; ``stats`` counts forwards.
+    ``after_step(latents)`` replaces the latents after every solver step (TI2V pastes the
+    photo's latent back into frame 0). It runs after every step, computed or taken from the
+    cache, so a cached step's prediction for frame 0 never survives; the cache compares the
+    pasted latents from step to step, in which frame 0 does not change.
     """
     latents = noise.float()
     stepper = make_solver(solver, schedule.sigmas)
@@ -340,6 +345,8 @@ def denoise(noise: torch.Tensor, *, experts: Callable[[str], VelocityFn],
             stats.forwards_skipped += per_step
         stats.steps += 1
         latents = stepper.step(velocity, latents)
+        if after_step is not None:
+            latents = after_step(latents)
         if on_step is not None:
             on_step(i + 1, total, name)
     return latents

@@ -1,4 +1,5 @@
-"""The Wan2.1 causal 3D VAE (used by Wan2.2 T2V-A14B), with chunked, cached encode and decode.
+"""The Wan2.1 causal 3D VAE (used by Wan2.2 T2V-A14B and I2V-A14B), with chunked, cached encode and
+decode. Its leaf modules are shared with the Wan2.2 VAE (``model/vae22.py``).
 
 Parameter names match diffusers' ``AutoencoderKLWan`` keys; the original ``Wan2.1_VAE.pth`` names
 are mapped in ``model/loader.py``.
@@ -122,14 +123,17 @@ class Resample(nn.Module):
     """2x spatial up/down sampling, with 2x temporal too in the ``*3d`` modes.
 
     ``resample`` is (Upsample|ZeroPad2d, Conv2d) so that its conv is the checkpoint's "resample.1".
+    An upsampler's conv halves the width in the Wan2.1 VAE; the Wan2.2 VAE keeps it
+    (``upsample_out_dim``).
     """
 
-    def __init__(self, dim: int, mode: str) -> None:
+    def __init__(self, dim: int, mode: str, upsample_out_dim: int | None = None) -> None:
         super().__init__()
         self.mode = mode
         if mode in ("upsample2d", "upsample3d"):
+            out_dim = dim // 2 if upsample_out_dim is None else upsample_out_dim
             self.resample = nn.Sequential(nn.Upsample(scale_factor=(2.0, 2.0), mode="nearest-exact"),
-                                          nn.Conv2d(dim, dim // 2, 3, padding=1))
+                                          nn.Conv2d(dim, out_dim, 3, padding=1))
         elif mode in ("downsample2d", "downsample3d"):
             self.resample = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)),
                                           nn.Conv2d(dim, dim, 3, stride=(2, 2)))
@@ -263,17 +267,13 @@ class Decoder(nn.Module):
 # top model
 
 
-class WanVAE(nn.Module):
-    """Video <-> latents. ``encode``/``decode`` work on raw latents; ``normalize``/``denormalize``
-    apply the per-channel statistics the DiT was trained on."""
+class VAEBase(nn.Module):
+    """What every Wan VAE shares: the latent statistics and random initialisation.
 
-    def __init__(self, config: VAEConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = Encoder(config)
-        self.quant_conv = CausalConv3d(config.z_dim * 2, config.z_dim * 2, 1)
-        self.post_quant_conv = CausalConv3d(config.z_dim, config.z_dim, 1)
-        self.decoder = Decoder(config)
+    ``normalize``/``denormalize`` apply the per-channel statistics the DiT was trained on.
+    """
+
+    config: VAEConfig
 
     def init_weights(self, generator: torch.Generator) -> None:
         """Random weights from ``generator`` (tiny preset): convs ~ N(0, 1/fan_in), gammas 1."""
@@ -302,6 +302,18 @@ class WanVAE(nn.Module):
         """The DiT's latent space -> raw latents: z * std + mean."""
         mean, std = self._stats(z)
         return z * std + mean
+
+
+class WanVAE(VAEBase):
+    """Video <-> latents (the Wan2.1 VAE). ``encode``/``decode`` work on raw latents."""
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.quant_conv = CausalConv3d(config.z_dim * 2, config.z_dim * 2, 1)
+        self.post_quant_conv = CausalConv3d(config.z_dim, config.z_dim, 1)
+        self.decoder = Decoder(config)
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
         """[B, 3, T, H, W] in [-1, 1], T = 4n+1 -> raw posterior mean [B, z, n+1, H/8, W/8]."""

@@ -19,7 +19,7 @@ from common.errors import SpecError
 from storage.db import Database
 from storage.models import Campaign as CampaignRecord
 from storage.records import get_run, start_run, upsert_campaign, upsert_shot
-from tasks.render import RenderBackend, RenderRequest, render_key
+from tasks.render import IMAGE_IGNORED, RenderBackend, RenderRequest, render_key
 from tasks.script import Campaign, Shot, parse_script
 from tasks.spec import CampaignSpec
 
@@ -59,12 +59,33 @@ def request_for(shot: Shot, spec: CampaignSpec) -> RenderRequest:
         title=f"Template: {shot.template}" if shot.template else shot.title,
         camera=shot.camera, image=shot.image,
         brand_colors=(spec.brand.colors.primary, spec.brand.colors.secondary),
+        motion=spec.model.motion(),
     )
+
+
+def check_images(campaign: Campaign, backend: RenderBackend) -> None:
+    """SpecError for a shot with a photo when the backend's model never sees photos (a
+    text-to-video preset), unless the spec says ``model.ignore_images: true``: a product clip
+    that shows some other product is worse than no clip."""
+    if backend.image_role != IMAGE_IGNORED or campaign.spec.model.ignore_images:
+        return
+    for shot in campaign.shots:
+        if shot.image:
+            raise SpecError(f"shot {shot.id!r} has a photo, but the {backend.name} backend's "
+                            "model is text-to-video and would never see it: use an image preset "
+                            "(ti2v-5b, i2v-a14b) or the svd backend, or set "
+                            "'model.ignore_images: true' to render from the text alone",
+                            file=campaign.source, line=shot.line, field=f"shots.{shot.id}.image")
 
 
 def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
              run_id: str | None = None, flow_run_id: str | None = None) -> RunPlan:
-    """Record the campaign, open (or reopen) the run, and key every shot's render."""
+    """Record the campaign, open (or reopen) the run, and key every shot's render.
+
+    A shot the backend cannot render as asked (a photo for a text-to-video model) fails here,
+    before anything is recorded.
+    """
+    check_images(campaign, backend)
     run_id = run_id or new_run_id(campaign.id)
     requests = {s.id: request_for(s, campaign.spec) for s in campaign.shots}
     keys = {sid: render_key(backend, r) for sid, r in requests.items()}

@@ -8,7 +8,7 @@ The script is written by people, one block per shot::
     visual: A glass teapot on a sunlit wooden table, steam rising
     negative: blurry, watermark     <- optional, added to the campaign's negative prompt
     seed: 7                         <- optional; default derived from campaign seed + shot id
-    image: bottle.png               <- optional product image (storyboard backend draws it)
+    image: bottle.png               <- optional photo beside the spec (image-to-video starts there)
     template: intro                 <- optional: use the campaign's template shot 'intro'
     colour: keep                    <- optional: a deliberate look, not matched to the others
     [en] Spring is here.            <- caption lines, one or more per locale

@@ -125,7 +125,12 @@ class ModelSpec(_Strict):
     """Seed, negative prompt, sampling and LoRAs. A sampling field left out is the model preset's
     own default (``model.config.SamplingSettings``; t2v-a14b: 40 steps, shift 12, guidance
     4.0/3.0), or the named sampling preset's (``sampling: fast``: the 4-step distilled recipe,
-    for use with the distill LoRAs)."""
+    for use with the distill LoRAs).
+
+    ``motion_bucket_id`` and ``noise_aug_strength`` steer Stable Video Diffusion (the svd
+    backend; defaults 127 and 0.02). ``ignore_images`` lets a text-to-video model render shots
+    that have a photo, from their text alone (otherwise that is an error).
+    """
 
     seed: int = Field(0, ge=0, lt=2**31)
     sampling: str | None = Field(None, description="Sampling preset: default or fast.")
@@ -138,6 +143,10 @@ class ModelSpec(_Strict):
     cache_threshold: float | None = Field(None, gt=0, le=1)
     negative_prompt: str = ""
     loras: list[LoraSpec] = Field(default_factory=list)
+    motion_bucket_id: int | None = Field(None, ge=1, le=255, description="SVD: more is more motion.")
+    noise_aug_strength: float | None = Field(None, ge=0, le=1, description="SVD: noise added to "
+                                             "the photo; more frees the clip from it.")
+    ignore_images: bool = False
 
     @field_validator("sampler")
     @classmethod
@@ -182,6 +191,12 @@ class ModelSpec(_Strict):
         """The LoRAs as the model takes them (paths already resolved by the spec loader)."""
         return tuple(LoraSettings(str(lora.path), lora.strength, tuple(lora.experts))
                      for lora in self.loras)
+
+    def motion(self) -> dict:
+        """The SVD motion settings this spec sets (the rest stay the backend's)."""
+        values = {"motion_bucket_id": self.motion_bucket_id,
+                  "noise_aug_strength": self.noise_aug_strength}
+        return {k: v for k, v in values.items() if v is not None}
 
 
 class PublishSpec(_Strict):

@@ -31,8 +31,8 @@ def factory_env(tmp_path, monkeypatch) -> Iterator[Path]:
     data = tmp_path / "data"
     monkeypatch.setenv("FACTORY_DATA_DIR", str(data))
     monkeypatch.setenv("FACTORY_BACKEND", "animatic")
-    for name in ("DATABASE_URL", "STORE_URL", "CACHE_URL", "WEIGHTS_DIR", "C2PA_CERT",
-                 "C2PA_KEY"):
+    for name in ("DATABASE_URL", "STORE_URL", "CACHE_URL", "WEIGHTS_DIR", "SVD_WEIGHTS_DIR",
+                 "C2PA_CERT", "C2PA_KEY", "MODEL_PRESET", "DEVICE"):
         monkeypatch.delenv(f"FACTORY_{name}", raising=False)
     get_settings.cache_clear()
     runtime._factory.cache_clear()

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from common.errors import ConfigError
 from media.colors import parse_hex_color
 from media.fonts import font_candidates, pick_font
-from tasks.render.request import ProgressFn, RenderRequest, image_digest
+from tasks.render.request import IMAGE_DRAWN, ProgressFn, RenderRequest, image_digest
 
 VERSION = "animatic-1"
 OVERSCAN = 1.18  # the board is drawn larger than the frame so the camera can move over it
@@ -48,10 +48,39 @@ def _camera_path(camera: str, t: float) -> tuple[float, float, float]:
     return zoom, dx, dy
 
 
+def backdrop(request: RenderRequest, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The storyboard card's background alone (brand-colour gradient and seeded soft shapes, no
+    text, no photo): ``uint8 [h, w, 3]``, ``size`` (w, h) or the request's own.
+
+    Image-to-video backends start a shot that has no photo from it (an intro, an outro), so
+    such a shot is drawn from what the backdrop depends on: the brand colours and the seed.
+    """
+    w, h = size or (request.width, request.height)
+    colors = [parse_hex_color(c) for c in request.brand_colors] or [(31, 41, 55), (245, 158, 11)]
+    top, bottom = np.array(colors[0], float), np.array(colors[-1], float) * 0.35 \
+        + np.array(colors[0], float) * 0.65
+    ramp = np.linspace(0, 1, h)[:, None, None]
+    canvas = (top * (1 - ramp) + bottom * ramp).repeat(w, axis=1).astype(np.uint8)
+    rng = np.random.default_rng(request.seed)
+    # Seeded soft shapes give the board texture, so motion (and tracking) is visible.
+    for _ in range(7):
+        cx, cy = int(rng.uniform(0, w)), int(rng.uniform(0, h))
+        r = int(rng.uniform(0.05, 0.18) * h)
+        shade = tuple(int(v) for v in np.clip(top + rng.uniform(-60, 60, 3), 0, 255))
+        cv2.circle(canvas, (cx, cy), r, shade, -1, lineType=cv2.LINE_AA)
+    return cv2.GaussianBlur(canvas, (0, 0), sigmaX=max(1.0, h / 200))
+
+
+def backdrop_key_fields(request: RenderRequest) -> dict:
+    """What :func:`backdrop` draws from: a photo-less shot's image-to-video key holds these."""
+    return {"backdrop": VERSION, "brand_colors": list(request.brand_colors)}
+
+
 class AnimaticBackend:
     """Storyboard renderer. ``fonts`` are tried in order for the board text."""
 
     name = "animatic"
+    image_role = IMAGE_DRAWN
 
     def __init__(self, *, fonts_dir: Path | None = None) -> None:
         self.fonts = font_candidates(fonts_dir)
@@ -77,21 +106,7 @@ class AnimaticBackend:
     def board(self, request: RenderRequest) -> np.ndarray:
         """The storyboard card the camera moves over: ``uint8 [H*overscan, W*overscan, 3]``."""
         w, h = int(request.width * OVERSCAN) // 2 * 2, int(request.height * OVERSCAN) // 2 * 2
-        colors = [parse_hex_color(c) for c in request.brand_colors] \
-            or [(31, 41, 55), (245, 158, 11)]
-        top, bottom = np.array(colors[0], float), np.array(colors[-1], float) * 0.35 \
-            + np.array(colors[0], float) * 0.65
-        ramp = np.linspace(0, 1, h)[:, None, None]
-        canvas = (top * (1 - ramp) + bottom * ramp).repeat(w, axis=1).astype(np.uint8)
-        rng = np.random.default_rng(request.seed)
-        # Seeded soft shapes give the board texture, so motion (and tracking) is visible.
-        for _ in range(7):
-            cx, cy = int(rng.uniform(0, w)), int(rng.uniform(0, h))
-            r = int(rng.uniform(0.05, 0.18) * h)
-            shade = tuple(int(v) for v in np.clip(top + rng.uniform(-60, 60, 3), 0, 255))
-            cv2.circle(canvas, (cx, cy), r, shade, -1, lineType=cv2.LINE_AA)
-        canvas = cv2.GaussianBlur(canvas, (0, 0), sigmaX=max(1.0, h / 200))
-        img = Image.fromarray(canvas)
+        img = Image.fromarray(backdrop(request, (w, h)))
         draw = ImageDraw.Draw(img)
         margin_x, y = int(w * 0.12), int(h * 0.16)
         if request.image and Path(request.image).is_file():

@@ -1,4 +1,9 @@
-"""The ``model`` render backend: the Wan2.2 MoE text-to-video pipeline behind RenderBackend.
+"""The ``model`` render backend: the Wan2.2 pipeline (any preset) behind RenderBackend.
+
+Text-to-video presets never see a shot's photo (the plan refuses such shots unless the spec says
+to ignore photos). Image-conditioned presets start the clip from it: TI2V-5B renders a shot
+without a photo from its text alone; I2V-A14B, which always needs a picture, starts such a shot
+from its storyboard backdrop (brand colours, no text).
 
 The pipeline is the process's shared one (:func:`model.pipeline.shared_pipeline`), so a worker
 that renders many shots loads its weights once; a request with other LoRAs replaces it. One render
@@ -19,7 +24,28 @@ import numpy as np
 from common.errors import RenderError
 from model.config import LoraSettings
 from storage.objects import sha256_file
-from tasks.render.request import ProgressFn, RenderRequest
+from tasks.render.animatic import backdrop, backdrop_key_fields
+from tasks.render.request import (
+    IMAGE_FIRST_FRAME,
+    IMAGE_IGNORED,
+    ProgressFn,
+    RenderRequest,
+    image_digest,
+)
+
+
+def has_model_weights(weights_dir: Path | None) -> bool:
+    """True when ``weights_dir`` holds Wan2.2 weights in a known layout."""
+    if weights_dir is None or not Path(weights_dir).is_dir():
+        return False
+    from common.errors import WeightsNotFound
+    from model.loader import detect_layout
+
+    try:
+        detect_layout(Path(weights_dir))
+    except WeightsNotFound:
+        return False
+    return True
 
 _LORA_DIGESTS: dict[tuple[str, int, int], str] = {}
 
@@ -45,12 +71,7 @@ def lora_key_fields(loras: tuple[LoraSettings, ...]) -> list[dict[str, Any]]:
 
 def model_available(weights_dir: Path | None) -> bool:
     """True when ``weights_dir`` holds weights in a known layout and a CUDA device is present."""
-    if weights_dir is None:
-        return False
-    weights_dir = Path(weights_dir)
-    has_layout = (weights_dir / "transformer").is_dir() \
-        or (weights_dir / "high_noise_model").is_dir()
-    if not has_layout:
+    if not has_model_weights(weights_dir):
         return False
     import torch
 
@@ -58,7 +79,7 @@ def model_available(weights_dir: Path | None) -> bool:
 
 
 class ModelBackend:
-    """Renders shots with the MoE text-to-video model (``RenderBackend``)."""
+    """Renders shots with a Wan2.2 model preset (``RenderBackend``)."""
 
     name = "model"
 
@@ -88,6 +109,10 @@ class ModelBackend:
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=list).encode()
         return hashlib.sha256(blob).hexdigest()
 
+    @property
+    def image_role(self) -> str:
+        return IMAGE_FIRST_FRAME if self.preset.image_conditioning else IMAGE_IGNORED
+
     def sampling(self, request: RenderRequest):
         """The request's sampling settings: the preset's defaults (or the named sampling preset,
         ``fast``), then the request's overrides."""
@@ -97,17 +122,31 @@ class ModelBackend:
         return sampling_settings(self.preset.sampling, values.pop("preset", None), **values)
 
     def key_fields(self, request: RenderRequest) -> dict[str, Any]:
-        """What decides the model's pixels: the prompts, seed, size, length, sampling and the
-        LoRAs (by content, strength and experts).
+        """What decides the model's pixels: the prompts, seed, size, length, sampling, the LoRAs
+        (by content, strength and experts), and for an image-conditioned preset the photo's
+        bytes (or, for I2V without a photo, what its backdrop is drawn from).
 
-        Titles, camera notes (already in the prompt), brand colours and image paths are not
-        read by a text-to-video model, so they stay out of the key.
+        Titles, camera notes (already in the prompt) and brand colours are not read by the
+        model, so they stay out of the key; so does the photo of a text-to-video preset.
         """
-        return {"prompt": request.prompt, "negative_prompt": request.negative_prompt,
-                "seed": request.seed, "width": request.width, "height": request.height,
-                "frames": request.frames, "fps": request.fps,
-                "sampling": asdict(self.sampling(request)),
-                "loras": lora_key_fields(request.loras)}
+        fields = {"prompt": request.prompt, "negative_prompt": request.negative_prompt,
+                  "seed": request.seed, "width": request.width, "height": request.height,
+                  "frames": request.frames, "fps": request.fps,
+                  "sampling": asdict(self.sampling(request)),
+                  "loras": lora_key_fields(request.loras)}
+        if self.preset.image_conditioning:
+            fields["image"] = image_digest(request.image)
+            if request.image is None and self.preset.needs_image:
+                fields.update(backdrop_key_fields(request))
+        return fields
+
+    def start_image(self, request: RenderRequest):
+        """The picture the clip starts from: the photo, I2V's backdrop without one, or None."""
+        if not self.preset.image_conditioning:
+            return None
+        if request.image is None:
+            return backdrop(request) if self.preset.needs_image else None
+        return request.image
 
     def render(self, request: RenderRequest, *, on_progress: ProgressFn | None = None,
                details: dict[str, Any] | None = None) -> Iterator[np.ndarray]:
@@ -122,13 +161,15 @@ class ModelBackend:
         )
         from model.sampler import DenoiseStats
 
-        check_request(request.width, request.height, request.frames)
+        preset = self.preset
+        check_request(request.width, request.height, request.frames,
+                      multiple=preset.vae.spatial_factor * preset.dit.patch_size[1])
         settings = RuntimeSettings(device=self.device, dtype=self.dtype, offload=self.offload,
                                    compile=self.compile, lora_mode=self.lora_mode)
         generate = GenerateRequest(
             prompt=request.prompt, negative_prompt=request.negative_prompt, seed=request.seed,
             width=request.width, height=request.height, frames=request.frames,
-            sampling=self.sampling(request))
+            sampling=self.sampling(request), image=self.start_image(request))
         stats = DenoiseStats()
         with RENDER_LOCK:  # the pipeline is not replaced between choosing and using it
             pipeline = shared_pipeline(self.preset.name, self.weights_dir, settings,

@@ -22,6 +22,11 @@ from model.config import LoraSettings
 
 ProgressFn = Callable[[int, int], None]  # (step done, total steps)
 
+# What a backend does with a shot's product photo (``RenderBackend.image_role``):
+IMAGE_IGNORED = "ignored"          # a text-to-video model: the photo never reaches it
+IMAGE_DRAWN = "drawn"              # the animatic draws it on the storyboard card
+IMAGE_FIRST_FRAME = "first_frame"  # image-to-video: the clip starts from the photo
+
 
 @dataclass(frozen=True)
 class RenderRequest:
@@ -43,14 +48,18 @@ class RenderRequest:
     # What the storyboard draws beyond the prompt; the text-to-video model ignores these.
     title: str = ""
     camera: str = "static"
-    image: str | None = None  # product image path, if any
+    image: str | None = None  # product photo (a local file), if any: image-to-video starts there
     brand_colors: tuple[str, ...] = ()
+    # Stable Video Diffusion's motion settings (motion_bucket_id, noise_aug_strength); a missing
+    # name means the backend's default. Other backends ignore them.
+    motion: dict[str, Any] = field(default_factory=dict)
 
 
 class RenderBackend(Protocol):
     """What the campaign flow needs from a renderer."""
 
     name: str
+    image_role: str  # IMAGE_IGNORED, IMAGE_DRAWN or IMAGE_FIRST_FRAME
 
     def fingerprint(self) -> str:
         """Identity of the renderer and its weights: renders from another fingerprint differ."""

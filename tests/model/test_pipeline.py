@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.errors import SpecError, WeightsNotFound
+from common.errors import ConfigError, SpecError, WeightsNotFound
 from model.config import TINY, SamplingSettings, get_preset
 from model.pipeline import GenerateRequest, RuntimeSettings, WanT2VPipeline
 
@@ -65,8 +65,9 @@ def test_presets():
     assert (a14b.sampling.shift, a14b.sampling.steps, a14b.boundary) == (12.0, 40, 0.875)
     assert (a14b.frames, a14b.fps, a14b.width, a14b.height) == (81, 16, 1280, 720)
     assert a14b.default_negative_prompt.startswith("色调艳丽")
-    with pytest.raises(Exception, match="Wan2.2 VAE"):
-        get_preset("ti2v-5b")
+    assert get_preset("ti2v-5b").vae.is_residual  # the Wan2.2 VAE is there now
+    with pytest.raises(ConfigError, match="unknown model preset 'sd15'.*ti2v-5b"):
+        get_preset("sd15")
 
 
 def test_inference_mode_does_not_leak_into_the_caller(tiny_pipeline):

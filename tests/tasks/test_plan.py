@@ -62,3 +62,44 @@ def test_a_changed_shot_in_an_updated_spec_is_refused_naming_it(db, tmp_path):
     same = write(tmp_path / "c3.yaml")
     assert [s.id for s in campaign_of_run(db, "plan-2", str(same)).shots] == \
         ["intro", "hero", "again"]
+
+
+PHOTO_SPEC = """\
+id: photo-test
+brand: {{name: Photo Test}}
+output: {{width: 256, height: 256, fps: 16}}
+locales: [en]
+model: {{ignore_images: {ignore}}}
+script: |
+  ## intro
+  visual: Brand colours swirl
+  ## hero
+  visual: A teapot on a pedestal
+  image: teapot.png
+"""
+
+
+def photo_campaign(tmp_path, ignore: bool):
+    (tmp_path / "teapot.png").write_bytes(b"not looked at by the plan")
+    path = tmp_path / "photo.yaml"
+    path.write_text(textwrap.dedent(PHOTO_SPEC).format(ignore=str(ignore).lower()),
+                    encoding="utf-8")
+    return load_campaign(path)
+
+
+def test_a_photo_for_a_text_to_video_model_is_a_spec_error_naming_the_shot(db, tmp_path):
+    from storage.models import Run
+    from tasks.render.model import ModelBackend
+
+    campaign = photo_campaign(tmp_path, ignore=False)
+    with pytest.raises(SpecError, match="text-to-video and would never see it") as err:
+        plan_run(db, campaign, ModelBackend(preset="tiny", weights_dir=None), run_id="photo-1")
+    assert err.value.field == "shots.hero.image" and err.value.line == 9  # its "## hero" line
+    assert "ignore_images" in str(err.value) and "ti2v-5b" in str(err.value)
+    with db.session() as s:
+        assert s.get(Run, "photo-1") is None  # refused before anything was recorded
+    # The spec may say so; an image-conditioned model or the animatic takes the photo anyway.
+    plan_run(db, photo_campaign(tmp_path, ignore=True),
+             ModelBackend(preset="tiny", weights_dir=None), run_id="photo-2")
+    plan_run(db, campaign, ModelBackend(preset="tiny-ti2v", weights_dir=None), run_id="photo-3")
+    plan_run(db, campaign, AnimaticBackend(), run_id="photo-4")

@@ -168,3 +168,65 @@ def test_generate_command_takes_the_fast_preset_and_loras(tmp_path):
                                    "fast", "--step-cache", "easycache", "--out", str(out)])
     assert bad.exit_code != 0
     assert "cannot be combined with distilled sampling" in str(bad.exception or bad.output)
+
+
+@pytest.fixture
+def photo(tmp_path):
+    from PIL import Image
+
+    ys, xs = np.mgrid[0:90, 0:120]
+    rgb = np.stack([xs * 2, ys * 2, 255 - xs], axis=-1).clip(0, 255).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def test_image_presets_key_the_photo_by_its_bytes(photo, tmp_path):
+    ti2v = ModelBackend(preset="tiny-ti2v", weights_dir=None, device="cpu")
+    assert ti2v.image_role == "first_frame"
+    key = render_key(ti2v, request(image=str(photo)))
+    assert key != render_key(ti2v, request())  # with and without a photo
+    copy = tmp_path / "elsewhere.png"
+    copy.write_bytes(photo.read_bytes())
+    assert render_key(ti2v, request(image=str(copy))) == key
+    copy.write_bytes(photo.read_bytes()[:-1] + b"\x00")
+    assert render_key(ti2v, request(image=str(copy))) != key
+    # A text-to-video preset never sees the photo: it is not in its key.
+    t2v = ModelBackend(preset="tiny", weights_dir=None, device="cpu")
+    assert t2v.image_role == "ignored"
+    assert render_key(t2v, request(image=str(photo))) == render_key(t2v, request())
+    # I2V without a photo starts from the backdrop: its brand colours count.
+    i2v = ModelBackend(preset="tiny-i2v", weights_dir=None, device="cpu")
+    assert render_key(i2v, request(brand_colors=("#FF0000",))) != \
+        render_key(i2v, request(brand_colors=("#00FF00",)))
+    assert render_key(i2v, request(image=str(photo), brand_colors=("#FF0000",))) == \
+        render_key(i2v, request(image=str(photo), brand_colors=("#00FF00",)))
+
+
+def test_generate_command_with_a_photo_reports_first_frame_fidelity(tmp_path, photo):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from media.video import probe
+
+    out = tmp_path / "clip.mp4"
+    result = CliRunner().invoke(app, ["generate", "--prompt", "a mug turning", "--image",
+                                      str(photo), "--preset", "tiny-ti2v", "--frames", "5",
+                                      "--steps", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    info = probe(out)
+    # No --size: the photo's aspect within the preset's 64x64 area, in 32-pixel steps (4:3
+    # rounds to 64x64 there).
+    assert (info.width, info.height, info.frames) == (64, 64, 5)
+    assert "first frame vs photo: PSNR" in result.output and "SSIM" in result.output
+    refused = CliRunner().invoke(app, ["generate", "--prompt", "x", "--image", str(photo),
+                                       "--preset", "tiny", "--out", str(out)])
+    assert refused.exit_code != 0 and "text-to-video and cannot use --image" in str(
+        refused.exception)
+
+
+def test_i2v_without_a_photo_starts_from_the_backdrop():
+    backend = ModelBackend(preset="tiny-i2v", weights_dir=None, device="cpu")
+    assert backend.start_image(request()).shape == (32, 32, 3)  # the brand-colour backdrop
+    frames = list(backend.render(request(sampling={"steps": 2})))
+    assert len(frames) == 5 and frames[0].shape == (32, 32, 3)

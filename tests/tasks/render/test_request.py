@@ -57,3 +57,39 @@ def test_animatic_key_follows_what_it_draws(tmp_path):
 def test_the_same_request_keys_the_same_across_backends_only_by_name():
     assert render_key(AnimaticBackend(), request()) != \
         render_key(ModelBackend(preset="tiny", weights_dir=None), request())
+
+
+@pytest.fixture
+def svd_weights(tmp_path):
+    """What `auto` looks at in an SVD folder: its model_index.json (nothing is loaded)."""
+    folder = tmp_path / "svd"
+    folder.mkdir()
+    (folder / "model_index.json").write_text('{"_class_name": "StableVideoDiffusionPipeline"}')
+    return folder
+
+
+@pytest.mark.parametrize("free,expected,reason", [
+    (30.0, "model", "30.0 GB free on the GPU, it needs 24 GB"),
+    (12.0, "svd", "12.0 GB free on the GPU, ti2v-5b needs 24 GB"),
+    (6.0, "animatic", "6.0 GB free is under SVD's 8 GB"),
+    (None, "animatic", "no CUDA device"),
+])
+def test_auto_picks_by_free_gpu_memory_and_says_why(monkeypatch, caplog, tiny_diffusers_folder,
+                                                    svd_weights, free, expected, reason):
+    import tasks.render
+
+    monkeypatch.setattr(tasks.render, "free_gpu_gb", lambda: free)
+    with caplog.at_level(logging.INFO, logger="tasks.render"):
+        backend = select_backend("auto", preset="ti2v-5b", weights_dir=tiny_diffusers_folder,
+                                 svd_weights_dir=svd_weights, device="cpu")
+    assert backend.name == expected
+    assert reason in caplog.text and "backend auto" in caplog.text
+
+
+def test_auto_without_wan_weights_uses_svd_when_it_fits(monkeypatch, caplog, svd_weights):
+    import tasks.render
+
+    monkeypatch.setattr(tasks.render, "free_gpu_gb", lambda: 16.0)
+    with caplog.at_level(logging.INFO, logger="tasks.render"):
+        assert select_backend("auto", weights_dir=None, svd_weights_dir=svd_weights).name == "svd"
+    assert "no model weights" in caplog.text
