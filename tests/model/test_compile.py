@@ -51,3 +51,35 @@ def test_a_second_token_count_and_batch_size_do_not_recompile(caplog):
     # the compiled blocks compute what the eager ones do
     assert torch.allclose(run(model, 2, 3, 6, 10), run(eager, 2, 3, 6, 10), atol=1e-5)
     torch._dynamo.reset()
+
+
+def test_per_token_timesteps_do_not_recompile_per_token_count():
+    """TI2V's per-token timesteps make the blocks' modulation [B, L, 6, D]: its token dim is
+    marked dynamic like the stream's, so a new size still reuses the graph."""
+    torch._dynamo.reset()
+    model = WanDiT(CONFIG)
+    model.init_weights(torch.Generator().manual_seed(0))
+    model.eval()
+    eager = WanDiT(CONFIG)
+    eager.load_state_dict(model.state_dict())
+    eager.eval()
+    counter = CompileCounter()
+    compile_dit(model, backend=counter)
+
+    def run_per_token(net: WanDiT, frames: int, height: int, width: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(frames * 100 + height)
+        x = torch.randn(2, 16, frames, height, width, generator=g)
+        per_frame = (height // 2) * (width // 2)
+        t = torch.full((2, frames * per_frame), 700.0)
+        t[:, :per_frame] = 0  # the photo's first-frame tokens are clean
+        with torch.no_grad():
+            return net(x, t, torch.randn(2, 12, 32, generator=g))
+
+    run_per_token(model, 3, 6, 10)
+    after_first = counter.frame_count
+    run_per_token(model, 5, 6, 14)
+    run_per_token(model, 2, 8, 8)
+    assert after_first == 1 and counter.frame_count == after_first
+    assert torch.allclose(run_per_token(model, 3, 6, 10), run_per_token(eager, 3, 6, 10),
+                          atol=1e-5)
+    torch._dynamo.reset()

@@ -262,3 +262,43 @@ def test_tiny_image_presets_render_a_photo_without_weights(preset):
                                                 sampling=SamplingSettings(steps=2))))
     # No size asked for: the photo's 2:1 aspect within the preset's 64x64 area.
     assert len(frames) == 5 and frames[0].shape[1] > frames[0].shape[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# with the sampling options of issue 15: the step cache and guidance 1
+
+
+@pytest.mark.parametrize("preset", ["tiny-ti2v", "tiny-i2v"])
+def test_the_step_cache_and_guidance_1_with_a_photo(preset):
+    """The paste-back runs after every step, computed or taken from the step cache, so a cached
+    run's first frame is the photo's exactly as an uncached run's; the skipped forwards are
+    counted. At guidance 1 (the fast preset) each step is one forward, the photo still in."""
+    from model.config import FAST_SAMPLING
+    from model.sampler import DenoiseStats
+
+    pipe = WanT2VPipeline.random(get_preset(preset), RuntimeSettings(device="cpu"))
+    image = photo(64, 64, seed=5)
+
+    def run(sampling):
+        stats = DenoiseStats()
+        frames = np.stack(list(pipe.generate(GenerateRequest(
+            prompt=PROMPT, image=image, width=64, height=64, frames=5, sampling=sampling),
+            stats=stats)))
+        return frames, stats
+
+    steps = 12
+    plain, plain_stats = run(SamplingSettings(steps=steps, shift=SHIFT))
+    # A threshold nothing reaches: every step the cache may skip is skipped. Always computed:
+    # the 7 warm-up steps and the last; on I2V the low-noise expert's first two as well.
+    cached, stats = run(SamplingSettings(steps=steps, shift=SHIFT, step_cache="easycache",
+                                         cache_threshold=1e9))
+    assert plain_stats.forwards == 2 * steps and plain_stats.forwards_skipped == 0
+    assert stats.forwards_skipped > 0 and stats.forwards + stats.forwards_skipped == 2 * steps
+    assert not np.array_equal(cached[1:], plain[1:])  # the cache changed the clip...
+    if preset == "tiny-ti2v":  # ...but not the first frame, which is the photo's latent
+        assert stats.forwards_skipped == 2 * 4  # steps 7-10
+        assert np.array_equal(cached[0], plain[0])
+    fast, fast_stats = run(FAST_SAMPLING)
+    assert (fast_stats.steps, fast_stats.forwards) == (4, 4)  # no unconditional pass
+    if preset == "tiny-ti2v":
+        assert np.array_equal(fast[0], plain[0])

@@ -87,3 +87,33 @@ def test_the_cache_is_off_by_default_and_never_with_distilled_sampling():
     assert SamplingSettings().step_cache == "off" and FAST_SAMPLING.step_cache == "off"
     with pytest.raises(ConfigError, match="cannot be combined with distilled sampling"):
         FAST_SAMPLING.override(step_cache="easycache")
+
+
+def test_the_paste_back_runs_after_cached_steps_too():
+    """``after_step`` (TI2V's first-latent paste-back) runs after every step, whether its
+    velocity was computed or taken from the cache, so no step ever starts from a moved photo."""
+    steps = 12
+    photo_latent = torch.zeros(1, 2, 1, 2, 2)
+    starts: list[torch.Tensor] = []
+
+    def paste(latents: torch.Tensor) -> torch.Tensor:
+        latents = latents.clone()
+        latents[:, :, :1] = photo_latent
+        return latents
+
+    def velocity(latents, timesteps, context):
+        starts.append(latents[:1].clone())
+        return 0.5 * latents
+
+    stats = DenoiseStats()
+    noise = paste(torch.randn(1, 2, 3, 2, 2, generator=torch.Generator().manual_seed(0)))
+    calls = []
+    out = denoise(noise, experts=lambda name: velocity, cond=torch.zeros(1, 1, 4),
+                  uncond=torch.zeros(1, 1, 4), schedule=flow_schedule(steps, 5.0),
+                  guidance=GuidanceScales(guidance_high=4.0, guidance_low=3.0),
+                  boundary_timestep=0.0, cache=EasyCache(1e9, steps), stats=stats,
+                  after_step=lambda x: calls.append(1) or paste(x))
+    assert stats.forwards_skipped == 2 * 4  # steps 7-10 from the cache
+    assert len(calls) == steps  # pasted after all 12 steps, the 4 cached ones included
+    assert len(starts) == steps - 4 and all(torch.equal(s[:, :, :1], photo_latent) for s in starts)
+    assert torch.equal(out[:, :, :1], photo_latent)
