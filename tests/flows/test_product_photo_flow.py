@@ -91,10 +91,15 @@ def test_the_hero_shot_starts_from_the_product_photo(prefect_harness, factory_en
 
     db = open_database(f"sqlite:///{factory_env / 'factory.db'}")
     with db.session() as s:
-        fidelity = s.get(Run, "photo-run-1").metrics["first_frame"]
+        metrics = s.get(Run, "photo-run-1").metrics
+        fidelity = metrics["first_frame"]
         keys = {shot.shot_id: shot.render_key for shot in s.query(Shot)
                 .filter(Shot.run_id == "photo-run-1")}
     assert set(fidelity) == {"hero"}  # intro and outro have no photo
+    # Beside it, the run's other render and master metrics: 3 renders of 2 steps at guidance 5
+    # (two forwards a step), and the colour at the cuts.
+    assert metrics["render_work"] == {"steps": 6, "forwards": 12, "forwards_skipped": 0}
+    assert "colour" in metrics
     render = factory_env / "cache" / "renders" / f"{keys['hero']}.mkv"
     first = next(read_frames(render))
     photo = fitted(tmp_path / "mug.png", 256, 256)
@@ -121,3 +126,6 @@ def test_the_hero_shot_starts_from_the_product_photo(prefect_harness, factory_en
     assert new_keys["hero"] != keys["hero"]
     assert new_keys["intro"] == keys["intro"] and new_keys["outro"] == keys["outro"]
     assert again["render_hits"] == 2
+    with db.session() as s:
+        assert s.get(Run, "photo-run-2").metrics["render_work"] == \
+            {"steps": 2, "forwards": 4, "forwards_skipped": 0}

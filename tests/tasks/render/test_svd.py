@@ -79,10 +79,12 @@ def test_svd_renders_a_clip_from_a_photo(svd_folder, photo, tmp_path):
     from media.video import read_frames
 
     backend = SVDBackend(weights_dir=svd_folder, device="cpu")
-    progress = []
+    progress, details = [], {}
     path = tmp_path / "hero.mkv"
     assert render_to_file(backend, request(image=str(photo)), path,
-                          on_progress=lambda d, t: progress.append((d, t))) == 9
+                          on_progress=lambda d, t: progress.append((d, t)), details=details) == 9
+    # What the render did reaches the run's metrics like the model's forwards do.
+    assert details == {"steps": 1, "svd_frames": NATIVE_FRAMES}
     # SVD made its 4 frames; they were re-timed to the shot's 9 at 16 fps.
     frames = list(read_frames(path))
     assert len(frames) == 9 and all(f.shape == (32, 32, 3) and f.dtype == np.uint8 for f in frames)
@@ -137,3 +139,33 @@ def test_svd_needs_its_weights(tmp_path):
         SVDBackend(weights_dir=None)
     with pytest.raises(WeightsNotFound, match="not a diffusers Stable Video Diffusion folder"):
         SVDBackend(weights_dir=tmp_path)
+
+
+def test_svd_offload_follows_the_factory_setting(svd_folder):
+    # The factory's default is "auto": SVD keeps its model CPU offload (the under-8 GB figure).
+    assert SVDBackend(weights_dir=svd_folder).offload is True
+    assert SVDBackend(weights_dir=svd_folder, offload="auto").offload is True
+    assert SVDBackend(weights_dir=svd_folder, offload="false").offload is False
+    assert SVDBackend(weights_dir=svd_folder, offload=False).offload is False
+    with pytest.raises(ConfigError, match="offload 'sometimes' unknown"):
+        SVDBackend(weights_dir=svd_folder, offload="sometimes")
+
+
+def test_generate_with_svd_reports_its_work_and_refuses_wan_options(svd_folder, photo,
+                                                                      tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    made = CliRunner().invoke(app, ["generate", "--image", str(photo), "--preset", "svd",
+                                    "--weights", str(svd_folder), "--size", "32x32", "--frames",
+                                    "9", "--steps", "1", "--device", "cpu",
+                                    "--out", str(tmp_path / "svd.mp4")])
+    assert made.exit_code == 0, made.output
+    assert f"9 frames, 32x32 at 7 fps; 1 steps, {NATIVE_FRAMES} frames from SVD" in made.output
+    assert "first frame vs photo: PSNR" in made.output
+    result = CliRunner().invoke(app, ["generate", "--image", str(photo), "--preset", "svd",
+                                      "--weights", str(svd_folder), "--sampling", "fast",
+                                      "--out", str(tmp_path / "x.mp4")])
+    assert result.exit_code != 0
+    assert "are for the Wan2.2 presets" in str(result.exception)
