@@ -253,6 +253,12 @@ def test_image_presets_hold_the_official_settings():
     assert (i2v.sampling.guidance_high, i2v.sampling.guidance_low) == (3.5, 3.5)
     assert i2v.needs_image and not ti2v.needs_image and get_preset("t2v-a14b").image_conditioning \
         is None
+    # EasyCache's published thresholds (docs/reference/wan22-speed.md): 0.05 for TI2V and I2V,
+    # 0.06 for T2V; the cache itself stays off by default.
+    for name in ("ti2v-5b", "i2v-a14b", "tiny-ti2v", "tiny-i2v"):
+        sampling = get_preset(name).sampling
+        assert (sampling.cache_threshold, sampling.step_cache) == (0.05, "off"), name
+    assert get_preset("t2v-a14b").sampling.cache_threshold == 0.06
 
 
 @pytest.mark.parametrize("preset", ["tiny-ti2v", "tiny-i2v"])
