@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common.errors import SpecError, echo, one_line
+from common.errors import SpecError, echo, field_path, one_line
 
 MAX_PATH_BYTES = 4096   # Linux PATH_MAX
 MAX_NAME_BYTES = 255    # Linux NAME_MAX: one part of a path
@@ -164,27 +164,21 @@ def json_depth(text: str, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows; send a finite number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{echo(text)} is too large to be a finite number")
-    return value
-
-
 def load_json(text: str, *, source: str, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse untrusted JSON by the rules above; :class:`SpecError` (file ``source``) otherwise."""
+    """Parse untrusted JSON by the rules above; :class:`SpecError` (file ``source``) otherwise.
+
+    A document that cannot be parsed gives an error without a field; a value that is parsed but
+    refused (``NaN``, ``Infinity``, ``1e400``, a NUL or an unpaired surrogate in a string) gives
+    one naming the field, as the sender wrote it (``price``, ``title.en``).
+    """
     depth = json_depth(text, max_depth)
     if depth > max_depth:
         raise SpecError(f"nests more than {max_depth} levels deep", file=source)
     try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        data = json.loads(text)  # NaN, Infinity and 1e400 come back as floats: refused below
     except json.JSONDecodeError as exc:
         raise SpecError(f"invalid JSON: {exc.msg}", file=source, line=exc.lineno) from None
-    except (ValueError, RecursionError) as exc:  # NaN, 1e400, integers over 4300 digits
+    except (ValueError, RecursionError) as exc:  # integers of more than 4,300 digits
         raise SpecError(f"invalid JSON: {exc}", file=source) from None
     bad = value_problem(data)
     if bad:
@@ -194,11 +188,13 @@ def load_json(text: str, *, source: str, max_depth: int = MAX_DEPTH) -> Any:
 
 def value_problem(data: Any) -> tuple[str, str] | None:
     """The first value of parsed data nothing downstream can use, as ``(field, problem)``:
-    a non-finite number, or a string (or key) with a NUL byte or an unpaired surrogate."""
-    from common.errors import field_path
-
+    a non-finite number, a string (or key) with a NUL byte or an unpaired surrogate, or a value
+    that is not text, a number, a list or a mapping (YAML's ``!!binary``, ``!!set``, ...)."""
     for parts, value in _walk(data, ()):
         where = field_path(parts) or "(top level)"
+        if not isinstance(value, dict | list | str | int | float | bool | type(None)):
+            return where, (f"a {type(value).__name__} value is not allowed; use text, numbers, "
+                           "lists and mappings")
         if isinstance(value, float) and not math.isfinite(value):
             return where, f"{echo(value)} is not a finite number"
         if isinstance(value, str):
@@ -220,5 +216,5 @@ def _walk(data: Any, parts: tuple) -> Iterator[tuple[tuple, Any]]:
                 inner = (*where, key if isinstance(key, str | int) else str(key))
                 yield inner, key
                 stack.append((inner, item))
-        elif isinstance(value, list | tuple):
+        elif isinstance(value, list):
             stack.extend(((*where, i), item) for i, item in enumerate(value))
