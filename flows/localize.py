@@ -16,7 +16,7 @@ from storage.objects import ObjectStore
 from tasks.localize import Branding, ClipFiles, localize_clip_task
 from tasks.master import Master, stored_master_task
 from tasks.plan import campaign_of_run_task
-from tasks.publish import publish_clip_task, write_manifest_task
+from tasks.publish import publish_run_task, write_manifest_task
 from tasks.runs import finish_task, record_clip_task, reopen_task
 from tasks.screen import screen_text_task
 from tasks.script import Campaign
@@ -47,11 +47,11 @@ def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Ma
 
 
 def publish_clips(factory: Factory, campaign: Campaign, clips: list[ClipFiles]) -> ObjectStore:
-    """Publish every clip's files to the campaign's target (the gate is at the write)."""
+    """Publish every clip's files to the campaign's target, all or none (the gate is at the
+    write)."""
     target = factory.store_for(campaign.spec.publish.target)
     expiry = campaign.spec.publish.presign_expiry_s or factory.settings.presign_expiry_s
-    for clip in clips:
-        publish_clip_task(factory.db, target, clip, expiry)
+    publish_run_task(factory.db, target, clips, expiry, factory.settings.stale_upload_s)
     return target
 
 

@@ -7,8 +7,6 @@ all, the model backend (loaded once per worker, not per shot).
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +17,7 @@ from storage import open_store
 from storage.cache import TemplateCache
 from storage.db import Database, open_database
 from storage.objects import ObjectStore
+from storage.workers import worker_id
 from tasks.render import RenderBackend, select_backend
 
 
@@ -42,10 +41,6 @@ class Factory:
             return self.store
         return open_store(target, endpoint_url=self.settings.s3_endpoint_url,
                           region=self.settings.s3_region)
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @lru_cache(maxsize=8)

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, R2, ...).")
     s3_region: str | None = None
     presign_expiry_s: int = Field(7 * 24 * 3600, description="Lifetime of presigned URLs in manifests.")
+    stale_upload_s: float = Field(3600, ge=0, description="Unfinished S3 uploads and temporary "
+                                  "files under a run's prefix older than this are removed when "
+                                  "the run publishes.")
 
     backend: Literal["auto", "animatic", "model"] = "auto"
     model_preset: str = "t2v-a14b"
