@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from flows.settings import Settings, get_settings
+from flows.signing import c2pa_signer
 from moderation import FrameDetector, NudeNetDetector, Policy
 from storage import open_store
 from storage.cache import TemplateCache
@@ -31,6 +32,8 @@ class Factory:
     backend: RenderBackend
     policy: Policy
     detector: FrameDetector
+    c2pa_cert: Path | None = None   # the C2PA signer every clip is signed with
+    c2pa_key: Path | None = None
 
     @property
     def work_dir(self) -> Path:
@@ -56,8 +59,10 @@ def _factory(settings_json: str, backend: str) -> Factory:
                               weights_dir=settings.weights_dir, device=settings.device,
                               dtype=settings.dtype, offload=settings.offload,
                               compile=settings.compile)
+    cert, key = c2pa_signer(settings)
     return Factory(settings=settings, db=db, store=store, cache_store=cache_store, cache=cache,
-                   backend=renderer, policy=Policy.load(), detector=NudeNetDetector())
+                   backend=renderer, policy=Policy.load(), detector=NudeNetDetector(),
+                   c2pa_cert=cert, c2pa_key=key)
 
 
 def get_factory(backend: str | None = None, settings: Settings | None = None) -> Factory:

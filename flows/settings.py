@@ -41,8 +41,11 @@ class Settings(BaseSettings):
 
     fonts_dir: Path | None = Field(None, description="Font folder for subtitles and labels.")
     producer: str = Field("content-factory", description="Provider named in AI-content labels.")
-    c2pa_cert: Path | None = Field(None, description="PEM certificate chain for C2PA signing.")
+    c2pa_cert: Path | None = Field(None, description="PEM certificate chain for C2PA signing; "
+                                   "default: a local identity made in DATA_DIR/signing.")
     c2pa_key: Path | None = Field(None, description="PEM private key for C2PA signing.")
+    c2pa_trust_anchors: Path | None = Field(None, description="PEM root certificates `verify` "
+                                            "trusts besides the local identity's.")
     review_timeout_s: int = Field(3600, description="Unanswered reviews are rejected after this.")
     stabilize: bool = True
 

@@ -58,9 +58,15 @@ def manifest_for(db: Database, run_id: str, target_url: str, extra: dict | None 
 
 
 def write_manifest(store: ObjectStore, run_id: str, manifest: dict) -> str:
-    """Write ``CAMPAIGN/RUN/manifest.json`` to the target store; returns its key."""
+    """Write ``CAMPAIGN/RUN/manifest.json`` to the target store; returns its key.
+
+    Whether the last publish uploaded a clip or found it there says nothing about the clip, so
+    it stays out of the file: a rerun writes the same manifest (on a file store, where URLs do
+    not expire, the same bytes)."""
     key = manifest_key(manifest["campaign_id"], run_id)
-    store.put_bytes(key, json.dumps(manifest, indent=2, ensure_ascii=False).encode(),
+    saved = {**manifest, "clips": [{k: v for k, v in c.items() if k != "uploaded"}
+                                   for c in manifest["clips"]]}
+    store.put_bytes(key, json.dumps(saved, indent=2, ensure_ascii=False).encode(),
                     content_type="application/json", cache_control="private, no-cache",
                     metadata={"run": run_id, "campaign": manifest["campaign_id"]})
     return key
