@@ -38,7 +38,7 @@ _JSON_TOKEN = re.compile(r'["\\\[\]{}]')
 
 def shown(path: str | os.PathLike) -> str:
     """A path as an error message shows it: one printable line, long ones cut."""
-    return one_line(os.fspath(path), 300)
+    return one_line(os.fspath(path), 160)
 
 
 def path_problem(path: str | os.PathLike) -> str | None:
