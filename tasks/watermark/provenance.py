@@ -104,6 +104,7 @@ def sign_c2pa(src: Path, dst: Path, *, cert_chain: Path, private_key: Path, prod
     definition = manifest_definition(producer=producer, content_id=content_id, title=dst.name,
                                      ai_generated=ai_generated)
     tmp = dst.with_name(f".{dst.name}.c2pa.partial.mp4")
+    dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, certs, key, None)
         with c2pa.Signer.from_info(info) as signer, \
