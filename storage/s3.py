@@ -311,8 +311,9 @@ class S3Store(ObjectStore):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._k(key),
                                                    UploadId=upload_id)))
         except Exception as exc:  # the parts are invisible; a lifecycle rule removes them
-            log.warning("could not abort upload %s of %s (%s): run abort_stale_uploads() or "
-                        "set an AbortIncompleteMultipartUpload lifecycle rule", upload_id,
+            log.warning("could not abort upload %s of %s (%s): the next publish of the run "
+                        "aborts it (clean_up), or the bucket's AbortIncompleteMultipartUpload "
+                        "lifecycle rule (docs/scale-out.md)", upload_id,
                         self._where(key), exc)
 
     def _verify_stored(self, key: str, size: int, digest: str, composite: str | None) -> None:

@@ -28,8 +28,8 @@ def objects(store) -> list[str]:
     return sorted(i.key for i in store.list(run_prefix("spring", "run-1")))
 
 
-def test_a_rerun_publishes_nothing_new(sqlite_url, tmp_path):
-    db = open_database(sqlite_url)
+def test_a_rerun_publishes_nothing_new(database_url, tmp_path):
+    db = open_database(database_url)
     clips = make_run(db, tmp_path)
     store = FileStore(tmp_path / "store")
     first = publish_clips(db, store, clips)
@@ -43,10 +43,10 @@ def test_a_rerun_publishes_nothing_new(sqlite_url, tmp_path):
         assert {p.object_key: p.published_at for p in s.scalars(select(Publication))} == times
 
 
-def test_a_changed_clip_supersedes_and_deletes_the_old_object(sqlite_url, tmp_path):
+def test_a_changed_clip_supersedes_and_deletes_the_old_object(database_url, tmp_path):
     from tasks.publish import manifest_for
 
-    db = open_database(sqlite_url)
+    db = open_database(database_url)
     clips = make_run(db, tmp_path, locales=("en",))
     store = FileStore(tmp_path / "store")
     (cid, files), = clips.items()
@@ -78,8 +78,8 @@ class FailingStore(FileStore):
         return super().put_file(key, path, **kw)
 
 
-def test_a_failed_publish_removes_what_it_wrote_and_a_retry_completes(sqlite_url, tmp_path):
-    db = open_database(sqlite_url)
+def test_a_failed_publish_removes_what_it_wrote_and_a_retry_completes(database_url, tmp_path):
+    db = open_database(database_url)
     clips = make_run(db, tmp_path)
     store = FailingStore(tmp_path / "store", fail_at=3)  # the second clip's video
     with pytest.raises(StorageError, match="injected"):
@@ -90,8 +90,8 @@ def test_a_failed_publish_removes_what_it_wrote_and_a_retry_completes(sqlite_url
     assert len(objects(store)) == 4 and all(p.uploaded for ps in published.values() for p in ps)
 
 
-def test_objects_no_clip_is_are_removed_and_the_manifest_kept(sqlite_url, tmp_path):
-    db = open_database(sqlite_url)
+def test_objects_no_clip_is_are_removed_and_the_manifest_kept(database_url, tmp_path):
+    db = open_database(database_url)
     clips = make_run(db, tmp_path, locales=("en",))
     store = FileStore(tmp_path / "store")
     prefix = run_prefix("spring", "run-1")
