@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -198,7 +197,7 @@ def run_cli(args: list[str] | None = None) -> int:
             raise
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            click.echo(ctx.get_help(), err=True)
+            typer.echo(ctx.get_help(), err=True)
             return EXIT_ERROR
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         return _fail(f"{exc.format_message()}{where}", EXIT_ERROR)
@@ -206,9 +205,9 @@ def run_cli(args: list[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    # click.echo, not rich: rich wraps at the console width (80 columns when stderr is not a
-    # terminal); click drops the colour when stderr is not a terminal.
-    click.echo(click.style(f"error: {one_line(message)}", fg="red"), err=True)
+    # typer.echo, not rich: rich wraps at the console width (80 columns when stderr is not a
+    # terminal); echo drops the colour when stderr is not a terminal.
+    typer.echo(typer.style(f"error: {one_line(message)}", fg="red"), err=True)
     return code
 
 
