@@ -283,12 +283,37 @@ class ModelPreset:
     height: int = 720
     default_negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
     random_init_seed: int | None = None  # set: weights are random (tiny), no weights folder needed
+    # The sizes the model was trained for (empty: any multiple of 16), and the most DiT tokens
+    # one clip may have: attention time and memory grow with their square, so this is the
+    # budget a size and length must fit (t2v-a14b: 720p x 81 frames = 75,600 tokens,
+    # docs/reference/wan22-model-facts.md).
+    sizes: tuple[tuple[int, int], ...] = ()
+    max_tokens: int = 75_600
 
     def with_dit(self, dit: DiTConfig) -> ModelPreset:
         return replace(self, dit=dit)
 
+    def tokens(self, width: int, height: int, frames: int) -> int:
+        """DiT tokens of a clip: latent frames x latent rows x latent columns, after patching."""
+        _, ph, pw = self.dit.patch_size
+        cell = self.vae.spatial_factor
+        latent_frames = (frames - 1) // self.vae.temporal_factor + 1
+        return latent_frames * (height // cell // ph) * (width // cell // pw)
 
-T2V_A14B = ModelPreset(name="t2v-a14b", dit=DiTConfig(), vae=VAEConfig(), text=TextEncoderConfig())
+    def check_size(self, width: int, height: int, frames: int) -> None:
+        """Raise ConfigError unless the model can render ``width`` x ``height`` x ``frames``."""
+        if self.sizes and (width, height) not in self.sizes:
+            raise ConfigError(f"{width}x{height}: preset {self.name!r} renders "
+                              f"{', '.join(f'{w}x{h}' for w, h in self.sizes)}")
+        tokens = self.tokens(width, height, frames)
+        if tokens > self.max_tokens:
+            raise ConfigError(f"{width}x{height} x {frames} frames is {tokens:,} tokens for preset "
+                              f"{self.name!r}, over its budget of {self.max_tokens:,} (time and "
+                              "memory grow with the square): make it smaller or shorter")
+
+
+T2V_A14B = ModelPreset(name="t2v-a14b", dit=DiTConfig(), vae=VAEConfig(), text=TextEncoderConfig(),
+                       sizes=((1280, 720), (720, 1280), (832, 480), (480, 832)))
 
 # Toy sizes, as in diffusers' own Wan tests (dim 24, 2 heads, 2 layers, ffn 32, text_dim 32; VAE
 # base_dim 3). Byte-level tokenizer: 256 bytes + pad/eos/unk.
@@ -300,6 +325,7 @@ TINY = ModelPreset(
     frames=9, fps=16, width=64, height=64,
     default_negative_prompt="",
     random_init_seed=0,
+    max_tokens=8_192,  # a forward at 8,190 tokens takes ~0.2 s on a CPU (wan22-model-facts.md)
 )
 
 PRESETS: dict[str, ModelPreset] = {p.name: p for p in (T2V_A14B, TINY)}

@@ -7,13 +7,16 @@ from typing import Annotated
 
 import typer
 
+from flows.commands import output_file
+
 
 def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate(
         prompt: Annotated[str, typer.Option(
             "--prompt", help="What the clip shows (any language).")],
-        out: Annotated[Path, typer.Option("--out", help="Output MP4.")],
+        out: Annotated[Path, typer.Option("--out", help="Output MP4.",
+                                          callback=output_file("an MP4 file to write"))],
         negative: Annotated[str, typer.Option(
             "--negative", help="What to avoid (default: the preset's official negative prompt).")] = "",
         preset: Annotated[str, typer.Option("--preset", help="t2v-a14b or tiny.")] = "t2v-a14b",
@@ -22,13 +25,14 @@ def register(app: typer.Typer) -> None:
             help="Weights folder (diffusers or original layout); not needed for --preset tiny.")] = None,
         size: Annotated[str | None, typer.Option(
             "--size",
-            help="WxH, both divisible by 16 (default: the preset's, 1280x720 for t2v-a14b).")] = None,
+            help="WxH, one of the preset's sizes (t2v-a14b: 1280x720, 720x1280, 832x480, "
+                 "480x832; default 1280x720).")] = None,
         frames: Annotated[int | None, typer.Option(
-            "--frames", help="Frame count, 4n+1 (default: preset).")] = None,
+            "--frames", min=1, help="Frame count, 4n+1 (default: preset).")] = None,
         steps: Annotated[int | None, typer.Option(
-            "--steps", help="Sampling steps (default: preset).")] = None,
+            "--steps", min=1, help="Sampling steps (default: preset).")] = None,
         seed: Annotated[int, typer.Option(
-            "--seed", help="Noise seed: same seed, same frames.")] = 0,
+            "--seed", min=0, help="Noise seed: same seed, same frames.")] = 0,
         sampler: Annotated[str | None, typer.Option(
             "--sampler", help="unipc or euler (default: the preset's).")] = None,
         sampling: Annotated[str | None, typer.Option(
@@ -49,7 +53,7 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
     ) -> None:
         """Render PROMPT into OUT.mp4 and print where it went and how many frames it has."""
-        from common.errors import ConfigError
+        from common.errors import ConfigError, echo
         from media.video import write_video
         from model.config import LoraSettings, get_preset
         from tasks.render import RenderRequest
@@ -61,7 +65,13 @@ def register(app: typer.Typer) -> None:
             try:
                 width, height = (int(v) for v in size.lower().split("x"))
             except ValueError:
-                raise ConfigError(f"--size {size!r}: expected WxH, e.g. 1280x720") from None
+                raise ConfigError(f"--size {echo(size)}: expected WxH, e.g. 1280x720") from None
+        # Only a missing option means the preset's default (0 is refused by min=1 above).
+        frames = frames if frames is not None else config.frames
+        if width <= 0 or height <= 0 or width % 16 or height % 16:
+            raise ConfigError(f"--size {width}x{height}: both sides must be positive multiples "
+                              "of 16, e.g. 1280x720")
+        config.check_size(width, height, frames)  # before any weights load
         loras = tuple(LoraSettings(str(path.resolve()), lora_strength, experts)
                       for paths, experts in ((lora, ("high", "low")), (lora_high, ("high",)),
                                              (lora_low, ("low",)))
@@ -70,7 +80,7 @@ def register(app: typer.Typer) -> None:
                   "step_cache": step_cache}
         request = RenderRequest(
             prompt=prompt, negative_prompt=negative, seed=seed, width=width, height=height,
-            frames=frames or config.frames, fps=config.fps,
+            frames=frames, fps=config.fps,
             sampling={k: v for k, v in wanted.items() if v is not None}, loras=loras)
         backend = ModelBackend(preset=preset, weights_dir=weights, device=device)
         backend.sampling(request)  # a bad combination fails before any weights load
