@@ -31,7 +31,34 @@ document, list positions and locales in brackets (``brand.colors.primary``, ``lo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+ECHO_CHARS = 60        # an echoed value (a name, a line of a script) is cut to this many characters
+MESSAGE_CHARS = 2000   # a whole message, at most
+
+# Line breaks become one space; other control characters and lone surrogates (undecodable bytes
+# in a file name) are written as escapes, so an error is one line and always printable. (No
+# pattern here backtracks: the cost is linear in the text.)
+_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` as one printable line of at most ``limit`` characters."""
+    text = _BREAKS.sub(" ", str(text))
+    text = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape",
+                                                      "backslashreplace").decode("ascii"), text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """A value quoted for an error message (``'abc'``), escaped, one line, cut to ``limit``."""
+    sized = isinstance(value, str | bytes)
+    shown = repr(value[:limit] if sized else value)
+    if len(shown) <= limit and not (sized and len(value) > limit):
+        return shown
+    return shown[:limit - 1] + "…" + (f" ({len(value)} characters)" if sized else "")
 
 
 def field_path(parts: Iterable[str | int]) -> str:
@@ -47,7 +74,15 @@ def field_path(parts: Iterable[str | int]) -> str:
 
 
 class FactoryError(Exception):
-    """Base class: an error with a message meant for the person running the factory."""
+    """Base class: an error with a message meant for the person running the factory.
+
+    The message is kept to one printable line (:func:`one_line`), whatever was put into it.
+    """
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str):
+            args = (one_line(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class SpecError(FactoryError):
@@ -58,7 +93,9 @@ class SpecError(FactoryError):
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
                  field: str | None = None) -> None:
-        self.file, self.line, self.field, self.detail = file, line, field, message
+        file = one_line(file, 300) if file is not None else None
+        field = one_line(field, 200) if field is not None else None
+        self.file, self.line, self.field, self.detail = file, line, field, one_line(message)
         where = ":".join(str(p) for p in (file, line) if p is not None)
         prefix = f"{where}: " if where else ""
         field_part = f"{field}: " if field else ""

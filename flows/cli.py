@@ -1,8 +1,9 @@
 """`content-factory`: the command line.
 
 Core commands live here (run, validate, product, localize, runs, doctor); each stage adds its
-own from a module in ``flows/commands`` that has ``register(app)``. A FactoryError prints as one
-line naming what is wrong, and the command exits non-zero.
+own from a module in ``flows/commands`` that has ``register(app)``. A FactoryError, or a wrong
+option, prints as one unwrapped line naming what is wrong; exit codes are one convention for
+every command (``flows/commands/__init__.py``: 0 success, 1 error, 3 review, 4 block).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from common.errors import FactoryError
+from common.errors import FactoryError, RunStopped, one_line
+from flows.commands import EXIT_BLOCK, EXIT_ERROR, input_file
 
 app = typer.Typer(help="content-factory: campaign scripts and product records in, safe, "
                        "labelled, subtitled videos out.", no_args_is_help=True,
@@ -34,8 +36,12 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
+SPEC_FILE = input_file("a campaign spec file (YAML or JSON)")
+
+
 @app.command()
-def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).")]) -> None:
+def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).",
+                                                  callback=SPEC_FILE)]) -> None:
     """Check a campaign spec and its script; print its shots. Exits 1 on any error."""
     from tasks.script import load_campaign
 
@@ -52,7 +58,8 @@ def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or J
 
 
 @app.command()
-def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).")],
+def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).",
+                                             callback=SPEC_FILE)],
         run_id: Annotated[str | None, typer.Option(help="Rerun/resume this run id.")] = None,
         backend: Annotated[str | None, typer.Option(help="auto, animatic, model or svd.")] = None,
         ) -> None:
@@ -69,8 +76,12 @@ def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).
 
 
 @app.command()
-def product(record: Annotated[Path, typer.Argument(help="Product record (JSON or YAML).")],
-            template: Annotated[Path | None, typer.Option(help="Jinja2 script template.")] = None,
+def product(record: Annotated[Path, typer.Argument(
+                help="Product record (JSON or YAML).",
+                callback=input_file("a product record file (JSON or YAML)"))],
+            template: Annotated[Path | None, typer.Option(
+                help="Jinja2 script template.",
+                callback=input_file("a Jinja2 template file"))] = None,
             run_id: Annotated[str | None, typer.Option()] = None,
             backend: Annotated[str | None, typer.Option()] = None) -> None:
     """Make the e-commerce clip for one product record."""
@@ -93,7 +104,8 @@ def product(record: Annotated[Path, typer.Argument(help="Product record (JSON or
 def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
              locales: Annotated[list[str], typer.Argument(help="Locales to add, e.g. ja fr.")],
              spec: Annotated[Path | None, typer.Option(help="Updated spec with the new "
-                                                             "locales' captions.")] = None
+                                                             "locales' captions.",
+                                                        callback=SPEC_FILE)] = None
              ) -> None:
     """Publish more locales of a finished run from its stored master (no rendering)."""
     _quiet_prefect()
@@ -106,7 +118,7 @@ def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
 
 
 @app.command()
-def runs(limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20) -> None:
+def runs(limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20) -> None:
     """Recent runs and their state."""
     from flows.settings import get_settings
     from storage.db import open_database
@@ -170,14 +182,42 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def run_cli(args: list[str] | None = None) -> int:
+    """Run the command line on ``args``; the exit code (module doc). Errors are printed as one
+    line, never wrapped, on stderr, whether or not it is a terminal."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="content-factory", standalone_mode=False)
+    except typer.Abort:
+        return _fail("interrupted", EXIT_ERROR)
+    except RunStopped as exc:  # moderation stopped the run: the decision's own code
+        return _fail(str(exc), EXIT_BLOCK)
+    except FactoryError as exc:
+        return _fail(str(exc), EXIT_ERROR)
+    except Exception as exc:
+        # A wrong option or argument: typer's own (vendored) click raises these; they carry a
+        # message and the command they concern. Anything else is a bug and keeps its traceback.
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help(), err=True)
+            return EXIT_ERROR
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        return _fail(f"{exc.format_message()}{where}", EXIT_ERROR)
+    return result if isinstance(result, int) else 0
+
+
+def _fail(message: str, code: int) -> int:
+    # typer.echo, not rich: rich wraps at the console width (80 columns when stderr is not a
+    # terminal); echo drops the colour when stderr is not a terminal.
+    typer.echo(typer.style(f"error: {one_line(message)}", fg="red"), err=True)
+    return code
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        app()
-    except FactoryError as exc:
-        # Messages name fields like caption[en]: print them as text, not as rich markup.
-        console.print(f"error: {exc}", style="red", markup=False, highlight=False)
-        sys.exit(1)
+    sys.exit(run_cli(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,15 @@
         200       replay   {"status": "duplicate", ...}: the same delivery started a run already
         401       missing or wrong signature, missing, malformed or stale timestamp
         413       body larger than max_body_bytes (checked on Content-Length and while streaming)
-        400       not JSON
-        422       invalid record or header: {"detail": "...", "field": "price"}
+        400       not JSON (or not UTF-8, nested deeper than max_depth, integers past 4,300 digits)
+        422       invalid record or header: {"detail": "...", "field": "price"}; also NaN,
+                  Infinity or 1e400 anywhere, and strings with NUL or unpaired surrogates
         503       the Prefect API could not take the event; nothing recorded, the sender may retry
+
+No body a client can send gets a 5xx: :func:`parse_json_body` is the one place request bodies
+are parsed (the rules of ``common/inputs.py``, shared with the spec loader), for this endpoint
+and any other JSON endpoint of the factory; field names in answers are the ones the sender
+wrote (``title``, ``title.en``, ``locales[1]``).
 
 Order of checks: size, signature, timestamp, headers, payload, replay, emit. Nothing is parsed
 before the signature is verified, and nothing is recorded before the payload is valid.
@@ -33,7 +39,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
+import logging
+import math
 import secrets
 import time
 import uuid
@@ -48,8 +55,11 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.errors import ConfigError, SpecError
+from common.errors import ConfigError, SpecError, echo
+from common.inputs import MAX_DEPTH, load_json
 from tasks.product import load_product
+
+log = logging.getLogger(__name__)
 
 # Prefect event names the ingest emits, by the topics senders use for them.
 TOPICS: dict[str, str] = {
@@ -76,6 +86,7 @@ class IngestSettings(BaseSettings):
     topic_header: str = "X-Catalog-Topic"
     signed_content: Literal["body", "timestamp.body"] = "body"
     max_body_bytes: int = Field(256 * 1024, gt=0, description="Larger bodies get 413.")
+    max_depth: int = Field(MAX_DEPTH, gt=0, le=256, description="Deeper JSON bodies get 400.")
     max_skew_s: float = Field(300.0, gt=0, description="Older or newer timestamps get 401.")
     path: str = "/webhooks/catalog"
     host: str = "127.0.0.1"
@@ -127,6 +138,29 @@ class Rejected(Exception):
         self.status, self.detail, self.field = status, detail, field
 
 
+def parse_json_body(body: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """A request body as JSON data, by the rules every factory endpoint applies.
+
+    Strict UTF-8; at most ``max_depth`` levels of nesting, counted before parsing; numbers
+    finite (no ``NaN``, ``Infinity`` or ``1e400``); no NUL or unpaired surrogate in a string.
+    Raises :class:`Rejected`: 400 when the body cannot be parsed, 422 naming the field when a
+    parsed value is refused.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected(400, f"body is not UTF-8 text (byte {exc.start}: {exc.reason})",
+                       "body") from None
+    try:
+        return load_json(text, source="body", max_depth=max_depth)
+    except SpecError as exc:
+        if exc.field:
+            raise Rejected(422, f"{exc.field}: {exc.detail}", exc.field) from None
+        where = f" (line {exc.line})" if exc.line else ""
+        raise Rejected(400, f"body is not JSON the factory accepts{where}: {exc.detail}",
+                       "body") from None
+
+
 def sign(secret: str, body: bytes, timestamp: str | None = None,
          signed_content: str = "body") -> str:
     """The signature header value a sender computes: base64 of HMAC-SHA256."""
@@ -135,16 +169,27 @@ def sign(secret: str, body: bytes, timestamp: str | None = None,
 
 
 def parse_timestamp(value: str) -> float:
-    """Unix seconds (``1732180000``) or ISO 8601 (``2026-11-21T08:00:00Z``) -> unix seconds."""
+    """Unix seconds (``1732180000``) or ISO 8601 (``2026-11-21T08:00:00Z``) -> unix seconds.
+
+    Raises ValueError for anything else, ``nan``, ``inf`` and ``1e400`` included: a NaN would
+    pass every comparison with the allowed window.
+    """
     value = value.strip()
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        pass
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+        seconds = None
+    if seconds is not None:
+        if not math.isfinite(seconds):
+            raise ValueError(f"{echo(value)} is not a finite number of seconds")
+        return seconds
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    except (OverflowError, OSError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def load_or_create_secret(path: Path) -> str:
@@ -185,10 +230,10 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit()):
                 raise Rejected(400, "Content-Length is not a number", "Content-Length")
-            if int(declared) > settings.max_body_bytes:
-                raise Rejected(413, f"body of {declared} bytes is over the limit of "
+            if len(declared) > 15 or int(declared) > settings.max_body_bytes:
+                raise Rejected(413, f"body of {echo(declared, 20)} bytes is over the limit of "
                                     f"{settings.max_body_bytes} bytes")
         # Chunked or lying senders: count while reading and stop at the limit.
         chunks, size = [], 0
@@ -215,8 +260,8 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
         try:
             sent = parse_timestamp(stamp)
         except ValueError:
-            raise Rejected(401, f"{settings.timestamp_header} is neither unix seconds nor "
-                                f"ISO 8601: {stamp!r}", settings.timestamp_header) from None
+            raise Rejected(401, f"{settings.timestamp_header} is neither finite unix seconds "
+                                f"nor ISO 8601: {echo(stamp)}", settings.timestamp_header) from None
         skew = clock() - sent
         if abs(skew) > settings.max_skew_s:
             raise Rejected(401, f"{settings.timestamp_header} is {skew:+.0f} s away from now, "
@@ -262,19 +307,20 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
             event = TOPICS.get(topic.strip())
             if event is None:
                 raise Rejected(422, f"{settings.topic_header} must be one of "
-                                    f"{sorted(TOPICS)}, got {topic!r}", settings.topic_header)
+                                    f"{sorted(TOPICS)}, got {echo(topic)}", settings.topic_header)
             event_id = request.headers.get(settings.event_id_header, "").strip()
             if not event_id or len(event_id) > 255:
                 raise Rejected(422, f"{settings.event_id_header} must be a delivery id of 1 to "
                                     f"255 characters", settings.event_id_header)
-            try:
-                data = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise Rejected(400, f"body is not JSON: {exc}", "body") from None
+            data = parse_json_body(body, max_depth=settings.max_depth)
             try:
                 product = validate_product(data)
             except SpecError as exc:
                 raise Rejected(422, str(exc), exc.field) from None
+            except Exception as exc:  # a record no rule foresaw is the sender's, not a 500
+                log.exception("product record refused by an unexpected error")
+                raise Rejected(422, f"the product record cannot be read ({type(exc).__name__})",
+                               "body") from None
             status, answer = await run_in_threadpool(
                 record_and_emit, event_id=event_id, event=event, product=product, body=body,
                 signature=signature, sent=sent)

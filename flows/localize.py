@@ -16,8 +16,8 @@ from storage.objects import ObjectStore
 from tasks.localize import Branding, ClipFiles, localize_clip_task
 from tasks.master import Master, stored_master_task
 from tasks.plan import campaign_of_run_task
-from tasks.publish import publish_clip_task, write_manifest_task
-from tasks.runs import finish_task, record_clip_task, reopen_task
+from tasks.publish import publish_run_task, write_manifest_task
+from tasks.runs import finish_task, record_clip_task, reopen_task, run_created_at_task
 from tasks.screen import screen_text_task
 from tasks.script import Campaign
 
@@ -28,8 +28,8 @@ def branding_for(factory: Factory, campaign: Campaign) -> Branding:
                     secondary=brand.colors.secondary, text=brand.colors.text, logo=brand.logo,
                     producer=settings.producer,
                     model=f"{factory.backend.name}:{factory.backend.fingerprint()}",
-                    fonts_dir=settings.fonts_dir, c2pa_cert=settings.c2pa_cert,
-                    c2pa_key=settings.c2pa_key)
+                    fonts_dir=settings.fonts_dir, c2pa_cert=factory.c2pa_cert,
+                    c2pa_key=factory.c2pa_key)
 
 
 def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Master,
@@ -37,9 +37,11 @@ def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Ma
     """Fan out: one clip per locale from the master, each recorded before any is published."""
     branding = branding_for(factory, campaign)
     work = factory.work_dir / "runs" / run_id
+    created = run_created_at_task(factory.db, run_id)
     futures = [localize_clip_task.submit(master.path, campaign.shots, master.timings,
                                          locale=locale, run_id=run_id, branding=branding,
-                                         work_dir=work / locale) for locale in locales]
+                                         work_dir=work / locale, created_at=created,
+                                         signatures=factory.cache_store) for locale in locales]
     clips = [future.result() for future in futures]
     for clip in clips:
         record_clip_task(factory.db, run_id, clip)
@@ -47,11 +49,11 @@ def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Ma
 
 
 def publish_clips(factory: Factory, campaign: Campaign, clips: list[ClipFiles]) -> ObjectStore:
-    """Publish every clip's files to the campaign's target (the gate is at the write)."""
+    """Publish every clip's files to the campaign's target, all or none (the gate is at the
+    write)."""
     target = factory.store_for(campaign.spec.publish.target)
     expiry = campaign.spec.publish.presign_expiry_s or factory.settings.presign_expiry_s
-    for clip in clips:
-        publish_clip_task(factory.db, target, clip, expiry)
+    publish_run_task(factory.db, target, clips, expiry, factory.settings.stale_upload_s)
     return target
 
 

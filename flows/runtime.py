@@ -7,18 +7,18 @@ all, the model backend (loaded once per worker, not per shot).
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from flows.settings import Settings, get_settings
+from flows.signing import c2pa_signer
 from moderation import FrameDetector, NudeNetDetector, Policy
 from storage import open_store
 from storage.cache import TemplateCache
 from storage.db import Database, open_database
 from storage.objects import ObjectStore
+from storage.workers import worker_id
 from tasks.render import RenderBackend, select_backend
 
 
@@ -32,6 +32,8 @@ class Factory:
     backend: RenderBackend
     policy: Policy
     detector: FrameDetector
+    c2pa_cert: Path | None = None   # the C2PA signer every clip is signed with
+    c2pa_key: Path | None = None
 
     @property
     def work_dir(self) -> Path:
@@ -42,10 +44,6 @@ class Factory:
             return self.store
         return open_store(target, endpoint_url=self.settings.s3_endpoint_url,
                           region=self.settings.s3_region)
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @lru_cache(maxsize=8)
@@ -62,8 +60,10 @@ def _factory(settings_json: str, backend: str) -> Factory:
                               svd_weights_dir=settings.svd_weights_dir, device=settings.device,
                               dtype=settings.dtype, offload=settings.offload,
                               compile=settings.compile, lora_mode=settings.lora_mode)
+    cert, key = c2pa_signer(settings)
     return Factory(settings=settings, db=db, store=store, cache_store=cache_store, cache=cache,
-                   backend=renderer, policy=Policy.load(), detector=NudeNetDetector())
+                   backend=renderer, policy=Policy.load(), detector=NudeNetDetector(),
+                   c2pa_cert=cert, c2pa_key=key)
 
 
 def get_factory(backend: str | None = None, settings: Settings | None = None) -> Factory:

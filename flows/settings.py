@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, R2, ...).")
     s3_region: str | None = None
     presign_expiry_s: int = Field(7 * 24 * 3600, description="Lifetime of presigned URLs in manifests.")
+    stale_upload_s: float = Field(3600, ge=0, description="Unfinished S3 uploads and temporary "
+                                  "files under a run's prefix older than this are removed when "
+                                  "the run publishes.")
 
     backend: Literal["auto", "animatic", "model", "svd"] = "auto"
     model_preset: str = "t2v-a14b"
@@ -41,8 +44,11 @@ class Settings(BaseSettings):
 
     fonts_dir: Path | None = Field(None, description="Font folder for subtitles and labels.")
     producer: str = Field("content-factory", description="Provider named in AI-content labels.")
-    c2pa_cert: Path | None = Field(None, description="PEM certificate chain for C2PA signing.")
+    c2pa_cert: Path | None = Field(None, description="PEM certificate chain for C2PA signing; "
+                                   "default: a local identity made in DATA_DIR/signing.")
     c2pa_key: Path | None = Field(None, description="PEM private key for C2PA signing.")
+    c2pa_trust_anchors: Path | None = Field(None, description="PEM root certificates `verify` "
+                                            "trusts besides the local identity's.")
     review_timeout_s: int = Field(3600, description="Unanswered reviews are rejected after this.")
     stabilize: bool = True
 

@@ -59,6 +59,9 @@ _STREAM_RE = re.compile(r"Stream #\d+:\d+(?:\[\w+\])?(?:\((\w+)\))?: (Video|Audi
 _SIZE_RE = re.compile(r", (\d{2,5})x(\d{2,5})[, ]")
 _FPS_RE = re.compile(r", ([\d.]+(?:/\d+)?) fps")
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+\.\d+)")
+_INPUT_RE = re.compile(r"Input #0, ([\w,]+), from")
+# ffmpeg's demuxers for single pictures (besides every "*_pipe" one: png_pipe, jpeg_pipe, ...).
+STILLS = {"image2", "image2pipe", "png", "jpeg", "bmp", "tiff", "webp", "gif_pipe"}
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -78,8 +81,15 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     err = proc.stderr
     streams = _STREAM_RE.findall(err)
     video = [s for s in streams if s[1] == "Video"]
+    container = _INPUT_RE.search(err)
+    if container and (container.group(1).endswith("_pipe") or container.group(1) in STILLS):
+        raise MediaError(f"{path}: is a still image ({container.group(1).removesuffix('_pipe')}),"
+                         " not a video clip")
+    if not video and any(s[1] in ("Audio", "Subtitle") for s in streams):
+        kinds = ", ".join(sorted({s[1].lower() for s in streams}))
+        raise MediaError(f"{path}: has no video stream (only {kinds}); give a video clip")
     if proc.returncode != 0 or not video:
-        raise MediaError(f"{path}: not a readable video ({_last_line(err)})")
+        raise MediaError(f"{path}: not a video file ffmpeg can read ({_last_line(err)})")
     video_line = next(line for line in err.splitlines() if "Video:" in line)
     size = _SIZE_RE.search(video_line)
     fps = _FPS_RE.search(video_line)
@@ -89,6 +99,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise MediaError(f"{path}: could not read size, frame rate or frame count from ffmpeg")
     rate = _parse_rate(fps.group(1))
     n = int(frames[-1])
+    if n < 2:
+        raise MediaError(f"{path}: has {n} frame(s), a still rather than a clip; give a video "
+                         "of at least two frames")
     seconds = (int(duration.group(1)) * 3600 + int(duration.group(2)) * 60
                + float(duration.group(3))) if duration else n / float(rate)
     return VideoInfo(width=int(size.group(1)), height=int(size.group(2)), fps=rate, frames=n,
@@ -112,7 +125,7 @@ def read_frames(path: str | os.PathLike, *, pix_fmt: str = "rgb24") -> Iterator[
                                             bits_per_pixel=PIX_FMTS[pix_fmt])
         meta = next(reader)
     except (RuntimeError, OSError, StopIteration) as exc:
-        raise MediaError(f"{path}: cannot decode video ({exc})") from exc
+        raise MediaError(f"{path}: cannot decode video ({_last_line(str(exc))})") from None
     width, height = meta["size"]
     if pix_fmt == "yuv420p" and (width % 2 or height % 2):
         reader.close()
@@ -121,6 +134,9 @@ def read_frames(path: str | os.PathLike, *, pix_fmt: str = "rgb24") -> Iterator[
         for raw in reader:
             frame = np.frombuffer(raw, dtype=np.uint8)
             yield frame.reshape(height, width, 3) if pix_fmt == "rgb24" else frame
+    except (RuntimeError, OSError) as exc:  # ffmpeg stopped mid-file: a truncated or damaged clip
+        raise MediaError(f"{path}: cannot decode the video to its end "
+                         f"({_last_line(str(exc))})") from None
     finally:
         reader.close()
 

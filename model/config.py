@@ -354,6 +354,12 @@ class ModelPreset:
     height: int = 720
     default_negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
     random_init_seed: int | None = None  # set: weights are random (tiny), no weights folder needed
+    # The sizes the model was trained for (empty: any multiple of its cell, as for the image
+    # presets, whose size follows the photo's aspect), and the most DiT tokens one clip may have:
+    # attention time and memory grow with their square, so this is the budget a size and length
+    # must fit (t2v-a14b: 720p x 81 frames = 75,600 tokens, docs/reference/wan22-model-facts.md).
+    sizes: tuple[tuple[int, int], ...] = ()
+    max_tokens: int = 75_600
     image_conditioning: str | None = None  # None (text-to-video), FIRST_LATENT or MASK_CHANNELS
     # GPU memory (GB) a render needs with offload on; `auto` picks the model only with this free.
     # A14B: >= 80 GB with expert offload and bf16 (wan22-model-facts.md); TI2V-5B: 24 GB with
@@ -380,10 +386,31 @@ class ModelPreset:
     def with_dit(self, dit: DiTConfig) -> ModelPreset:
         return replace(self, dit=dit)
 
+    def tokens(self, width: int, height: int, frames: int) -> int:
+        """DiT tokens of a clip: latent frames x latent rows x latent columns, after patching."""
+        _, ph, pw = self.dit.patch_size
+        cell = self.vae.spatial_factor
+        latent_frames = (frames - 1) // self.vae.temporal_factor + 1
+        return latent_frames * (height // cell // ph) * (width // cell // pw)
 
-T2V_A14B = ModelPreset(name="t2v-a14b", dit=DiTConfig(), vae=VAEConfig(), text=TextEncoderConfig())
+    def check_size(self, width: int, height: int, frames: int) -> None:
+        """Raise ConfigError unless the model can render ``width`` x ``height`` x ``frames``."""
+        if self.sizes and (width, height) not in self.sizes:
+            raise ConfigError(f"{width}x{height}: preset {self.name!r} renders "
+                              f"{', '.join(f'{w}x{h}' for w, h in self.sizes)}")
+        tokens = self.tokens(width, height, frames)
+        if tokens > self.max_tokens:
+            raise ConfigError(f"{width}x{height} x {frames} frames is {tokens:,} tokens for preset "
+                              f"{self.name!r}, over its budget of {self.max_tokens:,} (time and "
+                              "memory grow with the square): make it smaller or shorter")
 
-# Wan2.2 `wan/configs/wan_ti2v_5B.py`: one DiT, so no boundary (every step is "high").
+
+T2V_A14B = ModelPreset(name="t2v-a14b", dit=DiTConfig(), vae=VAEConfig(), text=TextEncoderConfig(),
+                       sizes=((1280, 720), (720, 1280), (832, 480), (480, 832)))
+
+# Wan2.2 `wan/configs/wan_ti2v_5B.py`: one DiT, so no boundary (every step is "high"). Its token
+# budget is its own 1280x704 x 121 frames: 31 x 22 x 40 = 27,280 tokens; a photo's size (the
+# photo's aspect within that area) never exceeds it.
 TI2V_5B = ModelPreset(
     name="ti2v-5b",
     dit=DiTConfig(dim=3072, num_heads=24, num_layers=30, ffn_dim=14336, in_channels=48,
@@ -392,7 +419,7 @@ TI2V_5B = ModelPreset(
     sampling=SamplingSettings(steps=50, shift=5.0, guidance_high=5.0, guidance_low=5.0,
                               cache_threshold=EASYCACHE_IMAGE_THRESHOLD),
     boundary=0.0, frames=121, fps=24, width=1280, height=704,
-    image_conditioning=FIRST_LATENT, min_gpu_gb=24.0,
+    image_conditioning=FIRST_LATENT, min_gpu_gb=24.0, max_tokens=27_280,
 )
 
 # Wan2.2 `wan/configs/wan_i2v_A14B.py`: sample_guide_scale (3.5, 3.5), boundary 0.900, shift 5.0.
@@ -417,6 +444,7 @@ TINY = ModelPreset(
     frames=9, fps=16, width=64, height=64,
     default_negative_prompt="",
     random_init_seed=0, min_gpu_gb=0.0,
+    max_tokens=8_192,  # a forward at 8,190 tokens takes ~0.2 s on a CPU (wan22-model-facts.md)
 )
 # The TI2V and I2V-A14B architectures at toy sizes (a Wan2.2 VAE of width 4 and 12 latent
 # channels; a Wan2.1 VAE of width 3): image-to-video smoke runs with no weights folder.
@@ -427,11 +455,12 @@ TINY_TI2V = replace(TI2V_5B, name="tiny-ti2v",
                     dit=replace(_TINY_DIT, in_channels=12, out_channels=12), vae=_TINY_VAE22,
                     text=_TINY_TEXT, sampling=replace(TI2V_5B.sampling, steps=4),
                     frames=9, fps=24, width=64, height=64, default_negative_prompt="",
-                    random_init_seed=0, min_gpu_gb=0.0)
+                    random_init_seed=0, min_gpu_gb=0.0, max_tokens=TINY.max_tokens)
 TINY_I2V = replace(I2V_A14B, name="tiny-i2v", dit=replace(_TINY_DIT, in_channels=36),
                    vae=TINY.vae, text=_TINY_TEXT,
                    sampling=replace(I2V_A14B.sampling, steps=4), frames=9, width=64, height=64,
-                   default_negative_prompt="", random_init_seed=0, min_gpu_gb=0.0)
+                   default_negative_prompt="", random_init_seed=0, min_gpu_gb=0.0,
+                   max_tokens=TINY.max_tokens)
 
 PRESETS: dict[str, ModelPreset] = {p.name: p for p in (T2V_A14B, TI2V_5B, I2V_A14B, TINY,
                                                        TINY_TI2V, TINY_I2V)}

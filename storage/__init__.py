@@ -5,7 +5,8 @@ Public surface (imported lazily, so ``import storage.objects`` stays light)::
     open_database(url) -> Database          SQLite (WAL) or PostgreSQL, migrated on first use
     open_store(url) -> ObjectStore          file://DIR (FileStore) or s3://BUCKET/PREFIX (S3Store)
     TemplateCache(db, store, ...)           every render stored once, claimed across workers
-    publish_clip(db, store, ...)            the one place a deliverable is written (moderation gate)
+    publish_clips(db, store, ...)           the one place deliverables are written (moderation gate;
+                                            a run's clips all or nothing, leftovers removed)
     storage.records                         small functions over a session: runs, shots, clips, ...
 """
 
@@ -24,6 +25,7 @@ _LAZY = {
     "FileStore": "storage.file_store", "S3Store": "storage.s3", "S3Options": "storage.s3",
     "TemplateCache": "storage.cache", "CachedRender": "storage.cache",
     "Published": "storage.publish", "publish_clip": "storage.publish",
+    "publish_clips": "storage.publish",
     "republish_run": "storage.publish",
 }
 

@@ -11,7 +11,10 @@ Several workers asking for one key render it once:
                      someone else claimed it first: wait for them
     claimed, live -> wait (poll) until it is ready or its claimant stops heart-beating
     claimed, dead -> take over with one conditional UPDATE (WHERE claimed_by = old AND
-                     heartbeat_at = old): of several waiters exactly one wins
+                     heartbeat_at = old): of several waiters exactly one wins. Dead means no
+                     heartbeat for ``claim_ttl_s``, or at once when the claimant was a process
+                     on this machine that no longer runs (``storage.workers.is_dead``): a rerun
+                     after a kill does not wait out the timeout
     ready         -> a hit: zero model calls; count it, refresh last_used_at
 
 While ``produce`` runs, a thread refreshes ``heartbeat_at`` every ``claim_ttl_s / 4``. A
@@ -39,6 +42,7 @@ from common.errors import ClaimLost, ObjectMissing, RenderError, StorageError
 from storage.db import Database
 from storage.models import Render
 from storage.objects import ObjectStore, sha256_file
+from storage.workers import file_tag, is_dead, owner_of
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,17 @@ class TemplateCache:
         # render then costs a stat, not a re-hash (50 MB hash ~ 70 ms here).
         self._checked: dict[Path, tuple[tuple[int, int, int], str]] = {}
         self._checked_lock = threading.Lock()
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove partial renders that dead processes left here and in the store."""
+        for tmp in self.local_dir.glob(".*.partial*"):
+            if is_dead(owner_of(tmp.name)):
+                tmp.unlink(missing_ok=True)
+        try:
+            self.store.clean_up("renders/", older_than_s=24 * 3600)
+        except Exception as exc:  # housekeeping never stops a render
+            log.warning("template cache: could not clean up %s/renders/: %s", self.store.url, exc)
 
     # -- the one entry point ----------------------------------------------------------------
 
@@ -123,8 +138,9 @@ class TemplateCache:
                 continue  # the object had gone: the stale entry was dropped, claim afresh
             if self._is_stale(row) and self._take_over(key, row["claimed_by"],
                                                        row["heartbeat_at"]):
-                log.warning("render %s: claim of %s went stale (no heartbeat for %ss), "
-                            "rendering here", key[:12], row["claimed_by"], self.claim_ttl_s)
+                log.warning("render %s: claim of %s went stale (its process is gone, or no "
+                            "heartbeat for %ss), rendering here", key[:12], row["claimed_by"],
+                            self.claim_ttl_s)
                 try:
                     return self._render(key, produce, template=template, pin=pin)
                 except ClaimLost as exc:
@@ -168,7 +184,8 @@ class TemplateCache:
 
     def _is_stale(self, row: dict) -> bool:
         beat = _aware(row["heartbeat_at"])
-        return beat is None or _now() - beat > timedelta(seconds=self.claim_ttl_s)
+        return beat is None or _now() - beat > timedelta(seconds=self.claim_ttl_s) \
+            or is_dead(row["claimed_by"])
 
     def _take_over(self, key: str, old_worker: str | None, old_beat: datetime | None) -> bool:
         """Atomically move a stale claim to this worker; ``False`` if another worker won."""
@@ -197,7 +214,7 @@ class TemplateCache:
 
     def _render(self, key: str, produce: Callable[[Path], Any], *, template: str | None,
                 pin: bool) -> CachedRender:
-        tmp = self.local_dir / f".{key}.{os.getpid()}.{threading.get_ident()}.partial{self.suffix}"
+        tmp = self.local_dir / f".{key}.~{file_tag()}~{threading.get_ident()}.partial{self.suffix}"
         lost = threading.Event()
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(key, stop, lost), daemon=True,

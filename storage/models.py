@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -166,6 +167,10 @@ class Publication(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     uploaded: Mapped[bool] = mapped_column(Boolean, default=True)  # False: already there
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The object the clip's KIND currently is on TARGET; a superseded one (a changed clip under
+    # the same run) is deleted from the store and keeps its row here, with the time.
+    current: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    superseded_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     clip: Mapped[Clip] = relationship(back_populates="publications")
 

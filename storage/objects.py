@@ -13,7 +13,7 @@ import mimetypes
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +95,14 @@ class ObjectStore(ABC):
     @abstractmethod
     def presign(self, key: str, *, expires_s: int = 3600) -> str:
         """A URL that lets its holder read the object until it expires."""
+
+    def clean_up(self, prefix: str = "", *, older_than_s: float,
+                 keys: Iterable[str] = ()) -> int:
+        """Remove what killed or failed writes left under ``prefix`` (temporary files, unfinished
+        uploads) that is older than ``older_than_s`` or certainly abandoned (its writer is dead;
+        for S3, an unfinished upload to one of ``keys``, which the caller just wrote). Returns
+        how many things were removed. Stores with nothing to leave behind return 0."""
+        return 0
 
     def put_bytes(self, key: str, data: bytes, **kwargs) -> PutResult:
         with tempfile.NamedTemporaryFile(delete=False) as tmp:

@@ -4,24 +4,50 @@ The moderation gate is enforced here, at the write, not only in the flow: a clip
 moderation decision is not ``allow`` or ``approved`` raises :class:`PublishRefused` and nothing
 is written. Keys are derived from content, so a rerun writes the same key and the store skips
 the upload when the stored checksum matches.
+
+A publish of a run's clips (:func:`publish_clips`) is all or nothing, and leaves nothing behind:
+
+1. leftovers under the run's prefix (``CAMPAIGN/RUN/``) are cleaned first: temporary files of
+   dead writers, unfinished S3 uploads older than ``stale_after_s``;
+2. every file of every clip is uploaded; if one fails, the objects this publish uploaded are
+   deleted again and the error is raised (a retry or a rerun starts over and completes);
+3. only then are the objects recorded, in one transaction, as the clips' current publications;
+   an object of an earlier publish that a clip no longer is (a changed spec) is marked
+   superseded and deleted;
+4. any object under the run's prefix that no clip currently is (left by a publish killed
+   between its uploads and its record) is deleted, the manifest excepted;
+5. at the end, successful or not, unfinished uploads to this publish's keys are aborted: a
+   "create multipart upload" whose answer was lost leaves an upload nobody knows the id of.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.errors import ChecksumMismatch, PublishRefused, StorageError
 from storage.db import Database
 from storage.objects import ObjectStore, guess_content_type, sha256_file
-from storage.records import assert_publishable, get_clip, get_run, record_publication
+from storage.records import (
+    assert_publishable,
+    current_keys,
+    get_clip,
+    get_run,
+    record_publication,
+    supersede_publications,
+)
+
+log = logging.getLogger(__name__)
 
 # Deliverables are immutable by key (the key holds their hash), so caches may keep them.
 CACHE_CONTROL = "private, max-age=31536000, immutable"
+STALE_AFTER_S = 3600  # unfinished uploads and temporary files older than this are abandoned
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -37,44 +63,125 @@ class Published:
         return asdict(self)
 
 
+def run_prefix(campaign_id: str, run_id: str) -> str:
+    """``CAMPAIGN/RUN/``: where everything a run publishes lives on a target."""
+    safe = [re.sub(r"[^A-Za-z0-9._-]+", "-", part) for part in (campaign_id, run_id)]
+    return f"{safe[0]}/{safe[1]}/"
+
+
 def clip_key(campaign_id: str, run_id: str, locale: str, kind: str, sha256: str,
              suffix: str) -> str:
     """``CAMPAIGN/RUN/LOCALE/KIND-<sha256[:16]>.EXT``: same bytes, same key."""
-    safe = [re.sub(r"[^A-Za-z0-9._-]+", "-", part) for part in (campaign_id, run_id, locale)]
-    return f"{safe[0]}/{safe[1]}/{safe[2]}/{kind}-{sha256[:16]}{suffix}"
+    safe_locale = re.sub(r"[^A-Za-z0-9._-]+", "-", locale)
+    return f"{run_prefix(campaign_id, run_id)}{safe_locale}/{kind}-{sha256[:16]}{suffix}"
+
+
+def manifest_key(campaign_id: str, run_id: str) -> str:
+    return f"{run_prefix(campaign_id, run_id)}{MANIFEST}"
 
 
 def publish_clip(db: Database, store: ObjectStore, *, content_id: str, files: dict[str, Path],
-                 presign_expiry_s: int = 7 * 24 * 3600, extra_metadata: dict[str, str] | None = None
-                 ) -> list[Published]:
-    """Write a clip's files (``{"video": mp4, "srt": ..., "vtt": ...}``) to ``store``.
+                 presign_expiry_s: int = 7 * 24 * 3600, extra_metadata: dict[str, str] | None = None,
+                 stale_after_s: float = STALE_AFTER_S) -> list[Published]:
+    """Write one clip's files (``{"video": mp4, "srt": ..., "vtt": ...}``): :func:`publish_clips`
+    for a single clip."""
+    return publish_clips(db, store, {content_id: files}, presign_expiry_s=presign_expiry_s,
+                         extra_metadata=extra_metadata, stale_after_s=stale_after_s)[content_id]
 
-    Refuses (``PublishRefused``) before writing anything when the clip is not moderated as
+
+def publish_clips(db: Database, store: ObjectStore, clips: Mapping[str, Mapping[str, Path]], *,
+                  presign_expiry_s: int = 7 * 24 * 3600,
+                  extra_metadata: dict[str, str] | None = None,
+                  stale_after_s: float = STALE_AFTER_S) -> dict[str, list[Published]]:
+    """Publish clips (content id -> their files) to ``store``, all or nothing (module doc).
+
+    Refuses (``PublishRefused``) before writing anything when any clip is not moderated as
     publishable; records every object in the run records.
     """
+    where: dict[str, tuple[str, str, str]] = {}
     with db.session() as s:
-        assert_publishable(s, content_id)
-        clip = get_clip(s, content_id)
-        campaign_id, run_id, locale = clip.run.campaign_id, clip.run_id, clip.locale
-    results: list[Published] = []
-    for kind, path in files.items():
-        path = Path(path)
-        digest = sha256_file(path)
-        key = clip_key(campaign_id, run_id, locale, kind, digest, "".join(path.suffixes[-1:]))
-        metadata = {"content-id": content_id, "campaign": campaign_id, "run": run_id,
-                    "locale": locale, **(extra_metadata or {})}
-        put = store.put_file(key, path, content_type=guess_content_type(path),
-                             cache_control=CACHE_CONTROL, metadata=metadata)
-        url = store.presign(key, expires_s=presign_expiry_s)
-        results.append(Published(kind, key, url, put.sha256, put.size, put.uploaded))
-        with db.session() as s:
+        for content_id in clips:
+            assert_publishable(s, content_id)
             clip = get_clip(s, content_id)
-            record_publication(s, clip=clip, target=store.url, object_key=key, kind=kind,
-                               url=url, sha256=put.sha256, size_bytes=put.size,
-                               uploaded=put.uploaded)
-            if kind == "video":
-                clip.state = "published"
+            where[content_id] = (clip.run.campaign_id, clip.run_id, clip.locale)
+    prefixes = sorted({run_prefix(c, r) for c, r, _ in where.values()})
+    for prefix in prefixes:
+        store.clean_up(prefix, older_than_s=stale_after_s)
+    results: dict[str, list[Published]] = {}
+    attempted: list[str] = []
+    written: list[str] = []  # uploaded by this publish: undone if it fails
+    try:
+        for content_id, files in clips.items():
+            campaign_id, run_id, locale = where[content_id]
+            metadata = {"content-id": content_id, "campaign": campaign_id, "run": run_id,
+                        "locale": locale, **(extra_metadata or {})}
+            results[content_id] = []
+            for kind, path in files.items():
+                path = Path(path)
+                digest = sha256_file(path)
+                key = clip_key(campaign_id, run_id, locale, kind, digest,
+                               "".join(path.suffixes[-1:]))
+                attempted.append(key)
+                put = store.put_file(key, path, content_type=guess_content_type(path),
+                                     cache_control=CACHE_CONTROL, metadata=metadata)
+                if put.uploaded:
+                    written.append(key)
+                url = store.presign(key, expires_s=presign_expiry_s)
+                results[content_id].append(Published(kind, key, url, put.sha256, put.size,
+                                                     put.uploaded))
+        retired = _record(db, store, results)
+    except BaseException:
+        _undo(store, written)
+        raise
+    finally:
+        for prefix in prefixes:
+            store.clean_up(prefix, older_than_s=stale_after_s, keys=attempted)
+    _retire(db, store, retired, prefixes)
     return results
+
+
+def _record(db: Database, store: ObjectStore, results: dict[str, list[Published]]) -> list[str]:
+    """Record every object as its clip's current one, in one transaction; the keys it retired."""
+    retired: list[str] = []
+    with db.session() as s:
+        for content_id, published in results.items():
+            clip = get_clip(s, content_id)
+            for p in published:
+                record_publication(s, clip=clip, target=store.url, object_key=p.key, kind=p.kind,
+                                   url=p.url, sha256=p.sha256, size_bytes=p.size,
+                                   uploaded=p.uploaded)
+                retired += supersede_publications(s, clip=clip, target=store.url, kind=p.kind,
+                                                  current_key=p.key)
+                if p.kind == "video":
+                    clip.state = "published"
+    return retired
+
+
+def _undo(store: ObjectStore, written: list[str]) -> None:
+    for key in written:
+        try:
+            store.delete(key)
+        except Exception as exc:  # the next publish of the run removes it (step 4)
+            log.warning("could not remove %s/%s after a failed publish: %s", store.url, key, exc)
+
+
+def _retire(db: Database, store: ObjectStore, retired: list[str], prefixes: list[str]) -> None:
+    """Delete superseded objects, and any object under the runs' prefixes no clip currently is."""
+    with db.session() as s:
+        current = set().union(*(current_keys(s, store.url, p) for p in prefixes))
+    stray = [key for key in retired if key not in current]
+    try:
+        for prefix in prefixes:
+            stray += [info.key for info in store.list(prefix) if info.key not in current
+                      and info.key != prefix + MANIFEST and info.key not in stray]
+    except StorageError as exc:  # the clips are published; the next publish of the run retries
+        log.warning("could not list %s under %s for leftovers: %s", store.url, prefixes, exc)
+    for key in stray:
+        try:
+            store.delete(key)
+            log.info("%s: removed %s (superseded or never recorded)", store.url, key)
+        except Exception as exc:  # retried by the next publish of the run
+            log.warning("could not remove superseded %s/%s: %s", store.url, key, exc)
 
 
 @dataclass(frozen=True)
@@ -109,8 +216,8 @@ def republish_run(db: Database, run_id: str, dest: ObjectStore, *,
         plan: list[tuple[str, str, dict[str, tuple[str, str, str]]]] = []
         for clip in sorted(run.clips, key=lambda c: c.locale):
             latest: dict[str, tuple] = {}
-            for p in sorted(clip.publications, key=lambda p: (p.target != dest.url,
-                                                              p.published_at)):
+            for p in sorted((p for p in clip.publications if p.current),
+                            key=lambda p: (p.target != dest.url, p.published_at)):
                 latest[p.kind] = (p.target, p.object_key, p.sha256)  # other targets win
             if latest:
                 plan.append((clip.content_id, clip.locale, latest))

@@ -181,14 +181,45 @@ def assert_publishable(s: Session, content_id: str) -> None:
 
 
 def record_publication(s: Session, *, clip: Clip, target: str, object_key: str, kind: str,
-                       url: str, sha256: str, size_bytes: int, uploaded: bool) -> Publication:
+                       url: str, sha256: str, size_bytes: int, uploaded: bool,
+                       at: datetime | None = None) -> Publication:
+    """Record that ``object_key`` on ``target`` is the clip's current ``kind``.
+
+    Publishing the same object again keeps its first publication time (a rerun publishes
+    nothing new); :func:`supersede_publications` retires the clip's other objects of the kind.
+    """
     pub = s.scalar(select(Publication).where(Publication.clip_id == clip.id,
                                              Publication.target == target,
                                              Publication.object_key == object_key))
     if pub is None:
-        pub = Publication(clip_id=clip.id, target=target, object_key=object_key)
+        pub = Publication(clip_id=clip.id, target=target, object_key=object_key,
+                          published_at=at or utcnow())
         s.add(pub)
+    elif pub.sha256 != sha256 or not pub.current:
+        pub.published_at = at or utcnow()
     pub.kind, pub.url, pub.sha256, pub.size_bytes = kind, url, sha256, size_bytes
-    pub.uploaded, pub.published_at = uploaded, utcnow()
+    pub.uploaded, pub.current, pub.superseded_at = uploaded, True, None
     s.flush()
     return pub
+
+
+def supersede_publications(s: Session, *, clip: Clip, target: str, kind: str,
+                           current_key: str, at: datetime | None = None) -> list[str]:
+    """Mark the clip's other ``kind`` publications on ``target`` superseded; their keys (for the
+    caller to delete from the store)."""
+    retired = []
+    for pub in s.scalars(select(Publication).where(
+            Publication.clip_id == clip.id, Publication.target == target,
+            Publication.kind == kind, Publication.object_key != current_key,
+            Publication.current.is_(True))):
+        pub.current, pub.superseded_at = False, at or utcnow()
+        retired.append(pub.object_key)
+    s.flush()
+    return retired
+
+
+def current_keys(s: Session, target: str, prefix: str) -> set[str]:
+    """Every object key under ``prefix`` on ``target`` that some clip currently is."""
+    return set(s.scalars(select(Publication.object_key).where(
+        Publication.target == target, Publication.current.is_(True),
+        Publication.object_key.startswith(prefix, autoescape=True))))

@@ -16,7 +16,10 @@ How a write is made safe, in order:
    checksum (full-object or composite ``-N``) with the local values; a mismatch deletes the
    object and raises :class:`ChecksumMismatch`.
 5. Any failure aborts the multipart upload, so no parts linger. When even the abort cannot
-   reach the store, :meth:`S3Store.abort_stale_uploads` (or a bucket lifecycle rule) clears them.
+   reach the store, or the answer to "create multipart upload" was lost (the upload exists but
+   the client never learned its id), :meth:`S3Store.clean_up` clears them: publishing calls it
+   under the run's prefix before and after each publish. The bucket lifecycle rule in
+   docs/scale-out.md is the backstop.
 
 Retries: botocore's ``standard`` mode retries each request on throttling, 5xx and connection
 errors; on top of that each part, the completion and each download are retried with
@@ -308,8 +311,9 @@ class S3Store(ObjectStore):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._k(key),
                                                    UploadId=upload_id)))
         except Exception as exc:  # the parts are invisible; a lifecycle rule removes them
-            log.warning("could not abort upload %s of %s (%s): run abort_stale_uploads() or "
-                        "set an AbortIncompleteMultipartUpload lifecycle rule", upload_id,
+            log.warning("could not abort upload %s of %s (%s): the next publish of the run "
+                        "aborts it (clean_up), or the bucket's AbortIncompleteMultipartUpload "
+                        "lifecycle rule (docs/scale-out.md)", upload_id,
                         self._where(key), exc)
 
     def _verify_stored(self, key: str, size: int, digest: str, composite: str | None) -> None:
@@ -383,14 +387,19 @@ class S3Store(ObjectStore):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects under ``prefix``. Listing returns no metadata: ``sha256`` is ``None`` here;
         :meth:`head` a key for it."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-                for obj in page.get("Contents", []):
-                    yield ObjectInfo(key=obj["Key"][len(self.prefix):], size=int(obj["Size"]),
-                                     sha256=None, content_type=guess_content_type(obj["Key"]))
-        except Exception as exc:
-            raise self._storage_error(f"listing {self.url}/{prefix}", exc) from exc
+        args = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+        while True:
+            try:
+                page = self._retry(f"listing {self.url}/{prefix}",
+                                   lambda a=dict(args): self.client.list_objects_v2(**a))
+            except Exception as exc:
+                raise self._storage_error(f"listing {self.url}/{prefix}", exc) from exc
+            for obj in page.get("Contents", []):
+                yield ObjectInfo(key=obj["Key"][len(self.prefix):], size=int(obj["Size"]),
+                                 sha256=None, content_type=guess_content_type(obj["Key"]))
+            if not page.get("IsTruncated"):
+                return
+            args["ContinuationToken"] = page["NextContinuationToken"]
 
     def presign(self, key: str, *, expires_s: int = 3600) -> str:
         if not 1 <= expires_s <= 7 * 24 * 3600:  # SigV4's limit
@@ -401,18 +410,42 @@ class S3Store(ObjectStore):
 
     # -- maintenance ------------------------------------------------------------------------
 
-    def pending_uploads(self) -> list[dict]:
-        """Multipart uploads under this store's prefix that were neither completed nor aborted."""
-        r = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.prefix)
-        return list(r.get("Uploads", []))
+    def pending_uploads(self, prefix: str = "") -> list[dict]:
+        """Multipart uploads under this store's prefix (and ``prefix`` inside it) that were
+        neither completed nor aborted."""
+        args = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+        uploads: list[dict] = []
+        while True:
+            page = self._retry(f"listing uploads under {self.url}/{prefix}",
+                               lambda a=dict(args): self.client.list_multipart_uploads(**a))
+            uploads.extend(page.get("Uploads", []))
+            if not page.get("IsTruncated"):
+                return uploads
+            args["KeyMarker"] = page.get("NextKeyMarker", "")
+            args["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+    def clean_up(self, prefix: str = "", *, older_than_s: float, keys=()) -> int:
+        """Abort unfinished multipart uploads under ``prefix``: those started more than
+        ``older_than_s`` ago, and any to one of ``keys`` (a publish passes the keys it just wrote:
+        an upload the store started but whose answer was lost is invisible to the client that
+        asked for it, and nobody else writes that run's keys). Returns how many."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        ours = {self.prefix + check_key(k) for k in keys}
+        aborted = 0
+        try:
+            for upload in self.pending_uploads(prefix):
+                if upload["Initiated"] < cutoff or upload["Key"] in ours:
+                    self._retry(f"aborting upload of {upload['Key']}", lambda u=upload: (
+                        self.client.abort_multipart_upload(Bucket=self.bucket, Key=u["Key"],
+                                                           UploadId=u["UploadId"])))
+                    aborted += 1
+        except Exception as exc:  # hygiene must not fail a publish; the lifecycle rule remains
+            log.warning("%s: could not abort unfinished uploads under %r (%s); the bucket's "
+                        "AbortIncompleteMultipartUpload rule removes them", self.url, prefix, exc)
+        if aborted:
+            log.info("%s: aborted %d unfinished upload(s) under %r", self.url, aborted, prefix)
+        return aborted
 
     def abort_stale_uploads(self, older_than_s: float = 24 * 3600) -> int:
         """Abort uploads started more than ``older_than_s`` ago (crashed writers); returns how many."""
-        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
-        aborted = 0
-        for upload in self.pending_uploads():
-            if upload["Initiated"] < cutoff:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
-                                                   UploadId=upload["UploadId"])
-                aborted += 1
-        return aborted
+        return self.clean_up("", older_than_s=older_than_s)

@@ -5,7 +5,10 @@
       -> C2PA signature (last)
 
 Nothing here renders: N locales cost N passes of this stage and zero model calls, and each
-clip is encoded once (the only lossy encode between a render and a delivered clip).
+clip is encoded once (the only lossy encode between a render and a delivered clip). A clip's
+bytes are a function of the run's inputs: the metadata's time is the run's (``created_at``),
+never the clock, and the signature of a given input is made once and kept (``signatures``), so
+a rerun produces the same file and publishes nothing new.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from media.video import probe
+from storage.objects import ObjectStore
 from tasks.assemble import ShotTiming
 from tasks.script import Shot
 
@@ -61,9 +65,12 @@ def content_id_for(run_id: str, locale: str) -> str:
 
 
 def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
-                run_id: str, branding: Branding, work_dir: Path,
-                created_at: datetime | None = None) -> ClipFiles:
-    """Produce the deliverable MP4 (and sidecars) for ``locale`` from the master render."""
+                run_id: str, branding: Branding, work_dir: Path, created_at: datetime,
+                signatures: ObjectStore | None = None) -> ClipFiles:
+    """Produce the deliverable MP4 (and sidecars) for ``locale`` from the master render.
+
+    ``created_at`` is the run's creation time (the metadata label's); ``signatures`` keeps each
+    signed result so that signing the same input again gives the same bytes."""
     from media.fonts import default_fonts_dir
     from tasks.subtitles import (
         ShotCaptions,
@@ -76,7 +83,7 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         AiContentLabel,
         apply_marks,
         payload_from_content_id,
-        sign_c2pa,
+        sign_c2pa_once,
         write_ai_metadata,
     )
 
@@ -109,14 +116,14 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         shutil.copyfile(marked, with_tracks)
     write_ai_metadata(with_tracks, labelled, AiContentLabel(
         content_id=content_id, producer=branding.producer, model=branding.model,
-        created_at=created_at or datetime.now(UTC)))
+        created_at=created_at))
     final = work_dir / f"{run_id}.{locale}.mp4"
     signed = False
     if branding.c2pa_cert and branding.c2pa_key:
         # Provenance is signed last: any rewrite after this would break the signature.
-        sign_c2pa(labelled, final, cert_chain=branding.c2pa_cert,
-                  private_key=branding.c2pa_key, producer=branding.producer,
-                  content_id=content_id)
+        sign_c2pa_once(labelled, final, cert_chain=branding.c2pa_cert,
+                       private_key=branding.c2pa_key, producer=branding.producer,
+                       content_id=content_id, memo=signatures)
         signed = True
     else:
         shutil.copyfile(labelled, final)
@@ -128,6 +135,8 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
 
 @task(name="localize-clip", cache_policy=NO_CACHE)
 def localize_clip_task(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
-                       locale: str, run_id: str, branding: Branding, work_dir: Path) -> ClipFiles:
+                       locale: str, run_id: str, branding: Branding, work_dir: Path,
+                       created_at: datetime, signatures: ObjectStore | None = None) -> ClipFiles:
     return localize_clip(master, shots, timings, locale=locale, run_id=run_id,
-                         branding=branding, work_dir=work_dir)
+                         branding=branding, work_dir=work_dir, created_at=created_at,
+                         signatures=signatures)

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from common.errors import SpecError
 from media.locales import language
@@ -30,7 +37,7 @@ class Product(BaseModel):
 
     sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     title: str | dict[str, str]
-    price: float = Field(ge=0)
+    price: float = Field(ge=0, allow_inf_nan=False)
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     image: str | None = None
     locales: list[str] = Field(min_length=1)
@@ -38,6 +45,21 @@ class Product(BaseModel):
     brand: dict[str, Any] | None = None
 
     _locales = field_validator("locales")(check_locales)
+
+    @field_validator("title", "description", mode="plain")
+    @classmethod
+    def _localized_text(cls, v: Any, info: ValidationInfo) -> str | dict[str, str] | None:
+        # A plain validator instead of pydantic's union: a union names its members in the error
+        # location ("title.str"), where the sender wrote "title".
+        if v is None and info.field_name == "description":
+            return None
+        if isinstance(v, str):
+            return v
+        if isinstance(v, dict) and v and all(isinstance(k, str) and isinstance(t, str)
+                                             for k, t in v.items()):
+            return dict(v)
+        raise ValueError("must be text, or a mapping from locale to text like "
+                         "{'en': 'Blue mug', 'de': 'Blaue Tasse'}")
 
     def localized(self, value: str | dict[str, str] | None, locale: str) -> str:
         if value is None or isinstance(value, str):

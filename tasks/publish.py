@@ -1,42 +1,41 @@
 """Publishing a run's clips and its manifest to the target store.
 
-The moderation gate itself lives in ``storage.publish`` (where the object is written); this
-stage publishes each clip's files and writes one manifest JSON per run that lists every clip of
-the run published to that target (earlier localization runs' locales included), with locale,
-checksum, duration and (presigned) URL.
+The moderation gate itself lives in ``storage.publish`` (where the object is written, all of a
+run's clips or none, leaving nothing behind); this stage publishes the clips' files and writes
+one manifest JSON per run that lists every clip of the run currently published to that target
+(earlier localization runs' locales included), with locale, checksum, duration and
+(presigned) URL.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from storage.db import Database
 from storage.objects import ObjectStore
-from storage.publish import Published, publish_clip
+from storage.publish import Published, manifest_key, publish_clips
 from storage.records import get_run
 from tasks.localize import ClipFiles
 
 
-def publish_clip_files(db: Database, store: ObjectStore, clip: ClipFiles, *,
-                       presign_expiry_s: int) -> list[Published]:
-    return publish_clip(db, store, content_id=clip.content_id, files=clip.publishable(),
-                        presign_expiry_s=presign_expiry_s)
+def publish_run(db: Database, store: ObjectStore, clips: list[ClipFiles], *,
+                presign_expiry_s: int, stale_after_s: float) -> dict[str, list[Published]]:
+    """Publish the clips' files (MP4 plus sidecars), all or nothing."""
+    return publish_clips(db, store, {c.content_id: c.publishable() for c in clips},
+                         presign_expiry_s=presign_expiry_s, stale_after_s=stale_after_s)
 
 
 def manifest_for(db: Database, run_id: str, target_url: str, extra: dict | None = None) -> dict:
     """The run's manifest: every clip with a video published to ``target_url`` (latest files)."""
     with db.session() as s:
         run = get_run(s, run_id)
-        clips = []
+        clips, times = [], []
         for clip in sorted(run.clips, key=lambda c: c.locale):
-            files = {}
-            for pub in sorted(clip.publications, key=lambda p: p.published_at):
-                if pub.target == target_url:
-                    files[pub.kind] = pub  # the latest publication of each kind wins
+            files = {p.kind: p for p in clip.publications if p.target == target_url and p.current}
             video = files.get("video")
             if video is None:
                 continue
@@ -49,25 +48,35 @@ def manifest_for(db: Database, run_id: str, target_url: str, extra: dict | None 
                 "sidecars": {k: {"key": p.object_key, "url": p.url, "sha256": p.sha256}
                              for k, p in files.items() if k != "video"},
             })
+            at = video.published_at
+            times.append(at if at.tzinfo else at.replace(tzinfo=UTC))  # SQLite drops the zone
+        # The time of the latest clip it lists, not the clock: a rerun writes the same manifest.
+        written = max(times).isoformat(timespec="seconds") if times else None
         return {"run_id": run.id, "campaign_id": run.campaign_id, "kind": run.kind,
                 "backend": run.backend, "locales": [c["locale"] for c in clips],
-                "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "clips": clips, **(extra or {})}
+                "written_at": written, "clips": clips, **(extra or {})}
 
 
 def write_manifest(store: ObjectStore, run_id: str, manifest: dict) -> str:
-    """Write ``CAMPAIGN/RUN/manifest.json`` to the target store; returns its key."""
-    key = f"{manifest['campaign_id']}/{run_id}/manifest.json"
-    store.put_bytes(key, json.dumps(manifest, indent=2, ensure_ascii=False).encode(),
+    """Write ``CAMPAIGN/RUN/manifest.json`` to the target store; returns its key.
+
+    Whether the last publish uploaded a clip or found it there says nothing about the clip, so
+    it stays out of the file: a rerun writes the same manifest (on a file store, where URLs do
+    not expire, the same bytes)."""
+    key = manifest_key(manifest["campaign_id"], run_id)
+    saved = {**manifest, "clips": [{k: v for k, v in c.items() if k != "uploaded"}
+                                   for c in manifest["clips"]]}
+    store.put_bytes(key, json.dumps(saved, indent=2, ensure_ascii=False).encode(),
                     content_type="application/json", cache_control="private, no-cache",
                     metadata={"run": run_id, "campaign": manifest["campaign_id"]})
     return key
 
 
-@task(name="publish-clip", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
-def publish_clip_task(db: Database, store: ObjectStore, clip: ClipFiles,
-                      presign_expiry_s: int) -> list[Published]:
-    return publish_clip_files(db, store, clip, presign_expiry_s=presign_expiry_s)
+@task(name="publish-run", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def publish_run_task(db: Database, store: ObjectStore, clips: list[ClipFiles],
+                     presign_expiry_s: int, stale_after_s: float) -> dict[str, list[Published]]:
+    return publish_run(db, store, clips, presign_expiry_s=presign_expiry_s,
+                       stale_after_s=stale_after_s)
 
 
 @task(name="write-manifest", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -6,6 +6,8 @@ Flows never open a database session themselves; each write here is one call into
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -43,6 +45,13 @@ def run_facts(db: Database, run_id: str) -> tuple[str, str | None]:
         return run.campaign_id, run.master_key
 
 
+def run_created_at(db: Database, run_id: str) -> datetime:
+    """When the run was first made: the time its clips' metadata gives, on every rerun."""
+    with db.session() as s:
+        created = get_run(s, run_id).created_at
+    return created if created.tzinfo else created.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
 def set_master(db: Database, run_id: str, master_key: str) -> None:
     with db.session() as s:
         get_run(s, run_id).master_key = master_key  # localize runs start from it
@@ -72,6 +81,11 @@ def fail(db: Database, flow_run_id: str, error: str) -> int:
 @task(name="record-clip", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
 def record_clip_task(db: Database, run_id: str, clip: ClipFiles) -> None:
     record_clip(db, run_id, clip)
+
+
+@task(name="run-created-at", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+def run_created_at_task(db: Database, run_id: str) -> datetime:
+    return run_created_at(db, run_id)
 
 
 @task(name="set-master", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)

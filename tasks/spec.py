@@ -3,11 +3,16 @@
 A spec names the brand, the output defaults, the locales, where to publish, the model settings
 and the script (inline or in a file beside the spec). Every error says file, line and field,
 and nothing runs on an invalid spec.
+
+The loader cannot be crashed or hung by what a file holds (``common/inputs.py`` has the rules it
+shares with the HTTP endpoints): files are read up to ``MAX_SPEC_BYTES``/``MAX_SCRIPT_BYTES`` as
+strict UTF-8; YAML aliases are refused (no "billion laughs") and nesting is limited to
+``MAX_DEPTH`` before any node is built; dates stay text; numbers must be finite; paths named in
+a spec are checked before they are opened.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +20,17 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from common.errors import ConfigError, SpecError, field_path
+from common.errors import ConfigError, SpecError, echo, field_path
+from common.inputs import (
+    MAX_DEPTH,
+    file_problem,
+    load_json,
+    path_problem,
+    read_text,
+    shown,
+    text_problem,
+    value_problem,
+)
 from media.colors import parse_hex_color
 from media.locales import is_locale
 from model.config import (
@@ -30,13 +45,15 @@ from model.config import (
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SIZES = {(1280, 720), (720, 1280), (832, 480), (480, 832), (1280, 704), (704, 1280)}
+MAX_SPEC_BYTES = 1024 * 1024    # a spec with a long inline script is tens of kB
+MAX_SCRIPT_BYTES = 1024 * 1024
 
 
 def check_locales(v: list[str]) -> list[str]:
     """Validator for a list of locale codes: each one well-formed, none twice."""
     for loc in v:
         if not is_locale(loc):
-            raise ValueError(f"{loc!r} is not a locale code like 'en', 'zh-CN' or 'ar'")
+            raise ValueError(f"{echo(loc)} is not a locale code like 'en', 'zh-CN' or 'ar'")
     if len(set(v)) != len(v):
         raise ValueError("a locale is listed twice")
     return v
@@ -57,7 +74,7 @@ class BrandColors(_Strict):
         try:
             r, g, b = parse_hex_color(v)
         except ConfigError:
-            raise ValueError(f"{v!r} is not a colour like '#1F2937'") from None
+            raise ValueError(f"{echo(v)} is not a colour like '#1F2937'") from None
         return f"#{r:02X}{g:02X}{b:02X}"
 
 
@@ -152,7 +169,7 @@ class ModelSpec(_Strict):
     @classmethod
     def _sampler(cls, v: str | None) -> str | None:
         if v is not None and v not in SAMPLERS:
-            raise ValueError(f"{v!r}: choose one of {', '.join(SAMPLERS)}")
+            raise ValueError(f"{echo(v)}: choose one of {', '.join(SAMPLERS)}")
         return v
 
     @field_validator("sampling")
@@ -208,7 +225,7 @@ class PublishSpec(_Strict):
     @classmethod
     def _scheme(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^(file|s3)://.+", v):
-            raise ValueError(f"{v!r}: use file://DIR or s3://BUCKET/PREFIX")
+            raise ValueError(f"{echo(v)}: use file://DIR or s3://BUCKET/PREFIX")
         return v
 
 
@@ -239,7 +256,7 @@ class CampaignSpec(_Strict):
     @classmethod
     def _slug(cls, v: str) -> str:
         if not SLUG.match(v):
-            raise ValueError(f"{v!r} must be lower-case letters, digits, '.', '_' or '-' "
+            raise ValueError(f"{echo(v)} must be lower-case letters, digits, '.', '_' or '-' "
                              "(at most 64), e.g. 'spring-launch-2026'")
         return v
 
@@ -256,33 +273,76 @@ class CampaignSpec(_Strict):
 # Loading with line numbers
 
 
+class _SpecLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):
+    """PyYAML's safe loader (libyaml's parser when available) that leaves dates as text: a
+    spec has no date fields, and a malformed one (2026-13-45) would fail in the constructor."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers
+                if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str) -> SpecError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    context = getattr(exc, "context", None)
+    return SpecError(f"invalid YAML: {problem}{f' ({context})' if context else ''}", file=file,
+                     line=mark.line + 1 if mark else None)
+
+
+def _check_events(text: str, file: str) -> None:
+    """Refuse aliases and deep nesting from the parser's events, before any node is built (the
+    composer recurses, and an alias can expand a few lines into gigabytes)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_SpecLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise SpecError("YAML aliases (*name) are not allowed in a spec; write the value "
+                            "out where it is used", file=file, line=event.start_mark.line + 1)
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(f"nests more than {MAX_DEPTH} levels deep", file=file,
+                                line=event.start_mark.line + 1)
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+
+
 def load_structured(path: Path) -> tuple[dict, dict[tuple, int]]:
     """Parse a YAML or JSON file into data plus a map from key path to 1-based line."""
+    file = shown(path)
+    text = read_text(path, max_bytes=MAX_SPEC_BYTES, what="spec")
+    if Path(path).suffix.lower() == ".json":
+        load_json(text, source=file)  # JSON's own errors and rules, before it is read as YAML
+    loader = None
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such file", file=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                        file=str(path)) from None
-    if path.suffix.lower() == ".json":
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        _check_events(text, file)
+        loader = _SpecLoader(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SpecError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
-                        line=mark.line + 1 if mark else None) from None
+        raise _yaml_error(exc, file) from None
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. an integer of 5,000 digits
+        raise SpecError(f"invalid value: {exc}", file=file) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise SpecError("the top level must be a mapping of fields (id, brand, locales, ...)",
-                        file=str(path), line=1)
+                        file=file, line=1)
     lines: dict[tuple, int] = {}
     _collect_lines(node, (), lines)
+    bad = value_problem(data)
+    if bad:
+        raise SpecError(bad[1], file=file, field=bad[0], line=_line_of(lines, bad[0]))
     return data, lines
+
+
+def _line_of(lines: dict[tuple, int], field: str) -> int | None:
+    for loc, line in lines.items():
+        if field_path(loc) == field:
+            return line
+    return None
 
 
 def _collect_lines(node: Any, path: tuple, out: dict[tuple, int]) -> None:
@@ -346,13 +406,15 @@ def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, str, int]:
     try:
         spec = CampaignSpec.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, file=str(path), lines=lines, model="campaign") from None
+        raise validation_error(exc, file=shown(path), lines=lines, model="campaign") from None
     base = path.parent
+    file = shown(path)
     if spec.brand.logo is not None:
-        logo = (base / spec.brand.logo).resolve()
-        if not logo.is_file():
-            raise SpecError(f"logo file {logo} does not exist", file=str(path),
+        problem = path_problem(spec.brand.logo) or file_problem(base / spec.brand.logo)
+        if problem:
+            raise SpecError(f"logo file {shown(spec.brand.logo)}: {problem}", file=file,
                             line=lines.get(("brand", "logo")), field="brand.logo")
+        logo = (base / spec.brand.logo).resolve()
         spec = spec.model_copy(update={"brand": spec.brand.model_copy(update={"logo": logo})})
     if spec.brand.look is not None:
         spec = spec.model_copy(update={"brand": spec.brand.model_copy(update={
@@ -369,13 +431,19 @@ def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, str, int]:
             "loras": [_resolve_lora(lora, i, base, path, lines)
                       for i, lora in enumerate(spec.model.loras)]})})
     if spec.script_file is not None:
-        script_path = (base / spec.script_file).resolve()
-        if not script_path.is_file():
-            raise SpecError(f"script file {script_path} does not exist", file=str(path),
+        problem = path_problem(spec.script_file) or file_problem(base / spec.script_file)
+        if problem:
+            raise SpecError(f"script file {shown(spec.script_file)}: {problem}", file=file,
                             line=lines.get(("script_file",)), field="script_file")
-        return spec, script_path.read_text(encoding="utf-8"), 1
+        script_path = (base / spec.script_file).resolve()
+        return spec, read_text(script_path, max_bytes=MAX_SCRIPT_BYTES, what="script"), 1
     # Inline block scalar: the script's first line is the one after `script: |`.
-    return spec, spec.script or "", (lines.get(("script",)) or 0) + 1
+    first = (lines.get(("script",)) or 0) + 1
+    bad = text_problem(spec.script or "")
+    if bad:
+        raise SpecError(f"the script holds {bad[1]}", file=file, line=first + bad[0] - 1,
+                        field="script")
+    return spec, spec.script or "", first
 
 
 def _checked_look(look: Path, spec_path: Path, lines: dict[tuple, int]) -> Path:

@@ -31,20 +31,18 @@ def human(n: int) -> str:
 
 def open_cache():
     """The template cache the flows use, from settings."""
-    import os
-    import socket
-
     from flows.settings import get_settings
     from storage import open_store
     from storage.cache import TemplateCache
     from storage.db import open_database
+    from storage.workers import worker_id
 
     settings = get_settings()
     store = open_store(settings.cache_url, endpoint_url=settings.s3_endpoint_url,
                        region=settings.s3_region)
     return TemplateCache(open_database(settings.database_url), store,
                          max_bytes=settings.cache_max_bytes,
-                         worker_id=f"{socket.gethostname()}:{os.getpid()}",
+                         worker_id=worker_id(),
                          local_dir=settings.work_dir / "renders")
 
 

@@ -7,16 +7,19 @@ from typing import Annotated
 
 import typer
 
+from flows.commands import input_file, output_file
+
 
 def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate(
-        out: Annotated[Path, typer.Option("--out", help="Output MP4.")],
+        out: Annotated[Path, typer.Option("--out", help="Output MP4.",
+                                          callback=output_file("an MP4 file to write"))],
         prompt: Annotated[str, typer.Option(
             "--prompt", help="What the clip shows (any language); not read by svd.")] = "",
         image: Annotated[Path | None, typer.Option(
             "--image", help="Photo the clip starts from (ti2v-5b, i2v-a14b, svd; tiny-ti2v, "
-                            "tiny-i2v).")] = None,
+                            "tiny-i2v).", callback=input_file("a photo (PNG or JPEG)"))] = None,
         negative: Annotated[str, typer.Option(
             "--negative", help="What to avoid (default: the preset's official negative prompt).")] = "",
         preset: Annotated[str, typer.Option(
@@ -28,14 +31,15 @@ def register(app: typer.Typer) -> None:
                  "needed for the tiny presets.")] = None,
         size: Annotated[str | None, typer.Option(
             "--size",
-            help="WxH (default: the preset's, or with --image the photo's aspect within the "
-                 "preset's area).")] = None,
+            help="WxH: one of the preset's sizes (t2v-a14b: 1280x720, 720x1280, 832x480, "
+                 "480x832; default 1280x720); the image presets take any size within their "
+                 "token budget, by default the photo's aspect within the preset's area.")] = None,
         frames: Annotated[int | None, typer.Option(
-            "--frames", help="Frame count, 4n+1 (default: preset).")] = None,
+            "--frames", min=1, help="Frame count, 4n+1 (default: preset).")] = None,
         steps: Annotated[int | None, typer.Option(
-            "--steps", help="Sampling steps (default: preset).")] = None,
+            "--steps", min=1, help="Sampling steps (default: preset).")] = None,
         seed: Annotated[int, typer.Option(
-            "--seed", help="Noise seed: same seed, same frames.")] = 0,
+            "--seed", min=0, help="Noise seed: same seed, same frames.")] = 0,
         sampler: Annotated[str | None, typer.Option(
             "--sampler", help="unipc or euler (default: the preset's).")] = None,
         sampling: Annotated[str | None, typer.Option(
@@ -87,7 +91,10 @@ def register(app: typer.Typer) -> None:
                                   "and --noise-aug")
             portrait = photo.height > photo.width
             width, height = requested or (DEFAULT_SIZE[::-1] if portrait else DEFAULT_SIZE)
-            frames, fps = frames or DEFAULT_FRAMES, DEFAULT_FPS
+            _check_sides(width, height, 8)
+            # Only a missing option means the default (0 is refused by min=1 above).
+            frames = frames if frames is not None else DEFAULT_FRAMES
+            fps = DEFAULT_FPS
             backend = SVDBackend(weights_dir=weights, device=device)
         else:
             from model.conditioning import output_size
@@ -102,7 +109,10 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError(f"--prompt is required for --preset {preset}")
             width, height = requested or (output_size(config, *photo.size) if photo is not None
                                           else (config.width, config.height))
-            frames, fps = frames or config.frames, config.fps
+            _check_sides(width, height, 16)
+            frames = frames if frames is not None else config.frames
+            fps = config.fps
+            config.check_size(width, height, frames)  # before any weights load
             backend = ModelBackend(preset=preset, weights_dir=weights, device=device)
         request = RenderRequest(
             prompt=prompt, negative_prompt=negative, seed=seed, width=width, height=height,
@@ -139,10 +149,18 @@ def register(app: typer.Typer) -> None:
 
 
 def _parse_size(size: str) -> tuple[int, int]:
-    from common.errors import ConfigError
+    from common.errors import ConfigError, echo
 
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
-        raise ConfigError(f"--size {size!r}: expected WxH, e.g. 1280x720") from None
+        raise ConfigError(f"--size {echo(size)}: expected WxH, e.g. 1280x720") from None
     return width, height
+
+
+def _check_sides(width: int, height: int, multiple: int) -> None:
+    from common.errors import ConfigError
+
+    if width <= 0 or height <= 0 or width % multiple or height % multiple:
+        raise ConfigError(f"--size {width}x{height}: both sides must be positive multiples "
+                          f"of {multiple}, e.g. 1280x720")

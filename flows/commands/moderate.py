@@ -8,15 +8,21 @@ from typing import Annotated
 
 import typer
 
+from flows.commands import MODERATION_EXIT, input_file, positive
+
+MAX_TEXT_BYTES = 1024 * 1024
+
 
 def register(app: typer.Typer) -> None:
     @app.command("moderate")
     def moderate(
         text: Annotated[str | None, typer.Option("--text", help="The text to check.")] = None,
         file: Annotated[Path | None, typer.Option(
-            "--file", help="A UTF-8 text file to check.")] = None,
+            "--file", help="A UTF-8 text file to check.",
+            callback=input_file("a UTF-8 text file"))] = None,
         video: Annotated[Path | None, typer.Option(
-            "--video", help="A clip whose frames to check with the frame detector.")] = None,
+            "--video", help="A clip whose frames to check with the frame detector.",
+            callback=input_file("a video clip"))] = None,
         locale: Annotated[str | None, typer.Option(
             "--locale", help="The text's locale (en, zh-TW, ...); default: every list.")] = None,
         field: Annotated[str, typer.Option(
@@ -24,33 +30,32 @@ def register(app: typer.Typer) -> None:
             help="prompt, negative_prompt, caption or text (negative prompts are judged one step "
                  "more leniently for some categories).")] = "text",
         rate: Annotated[float, typer.Option(
-            "--rate", help="Frames sampled per second of video (plus the first and last).")] = 1.0,
+            "--rate", help="Frames sampled per second of video (plus the first and last).",
+            callback=positive)] = 1.0,
     ) -> None:
-        """Print the moderation decision as JSON: decision, reasons, scores, detector."""
-        from common.errors import FactoryError
+        """Print the moderation decision as JSON: decision, reasons, scores, detector.
+
+        Exits 0 for allow, 3 for review and 4 for block (1 on an error), like every command.
+        """
+        from common.errors import ConfigError
+        from common.inputs import read_text
         from moderation import NudeNetDetector, Policy
 
         if sum(x is not None for x in (text, file, video)) != 1:
-            typer.echo("moderate: give exactly one of --text TEXT, --file PATH or --video PATH",
-                       err=True)
-            raise typer.Exit(2)
-        try:
-            policy = Policy.load()
-            if video is not None:
-                from moderation.checks import moderate_clip_frames
+            raise ConfigError("moderate: give exactly one of --text TEXT, --file PATH or "
+                              "--video PATH")
+        policy = Policy.load()
+        if video is not None:
+            from moderation.checks import moderate_clip_frames
 
-                decision = moderate_clip_frames(video, NudeNetDetector(), policy, rate)
-            else:
-                if file is not None:
-                    try:
-                        text = file.read_text(encoding="utf-8")
-                    except (OSError, UnicodeDecodeError) as exc:
-                        typer.echo(f"moderate: cannot read {file} as UTF-8 text: {exc}",
-                                   err=True)
-                        raise typer.Exit(2) from exc
-                subject = str(file) if file is not None else ""
-                decision = policy.check_text(text, locale=locale, field=field, subject=subject)
-        except FactoryError as exc:
-            typer.echo(f"moderate: {exc}", err=True)
-            raise typer.Exit(1) from exc
+            decision = moderate_clip_frames(video, NudeNetDetector(), policy, rate)
+        else:
+            if file is not None:
+                text = read_text(file, max_bytes=MAX_TEXT_BYTES, what="text file")
+            if not (text or "").strip():
+                where = f"{file}: the file" if file is not None else "--text"
+                raise ConfigError(f"{where} is empty: there is no text to moderate")
+            subject = str(file) if file is not None else ""
+            decision = policy.check_text(text, locale=locale, field=field, subject=subject)
         typer.echo(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2))
+        raise typer.Exit(MODERATION_EXIT[str(decision.decision)])

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
             "--endpoint-url",
             help="S3-compatible endpoint for --to (default: the s3_endpoint_url setting).")] = None,
         expiry: Annotated[int | None, typer.Option(
-            "--expiry", help="Presigned URL lifetime in seconds (default: presign_expiry_s).")] = None,
+            "--expiry", min=1, help="Presigned URL lifetime in seconds (default: presign_expiry_s).")] = None,
     ) -> None:
         """Copy every published clip of RUN_ID (video and sidecars) to another store.
 
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         db = open_database(settings.database_url)
         kw = {"endpoint_url": settings.s3_endpoint_url, "region": settings.s3_region}
         dest = open_store(to, **{**kw, "endpoint_url": endpoint_url or kw["endpoint_url"]})
-        expiry_s = expiry or settings.presign_expiry_s
+        expiry_s = expiry if expiry is not None else settings.presign_expiry_s
         results = republish_run(db, run_id, dest, source_for=lambda url: open_store(url, **kw),
                                 work_dir=settings.work_dir, presign_expiry_s=expiry_s)
         published = {r.locale: r.published for r in results if r.published}

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from flows.commands import positive
+
 
 def register(app: typer.Typer) -> None:
     @app.command("deploy")
@@ -21,7 +23,7 @@ def register(app: typer.Typer) -> None:
         code_dir: Annotated[Path | None, typer.Option(
             help="Where the workers have this project (default: here).")] = None,
         gpu_slots: Annotated[int | None, typer.Option(
-            help="GPUs across the gpu pool (default: deployments/prefect.yaml).")] = None,
+            min=1, help="GPUs across the gpu pool (default: deployments/prefect.yaml).")] = None,
     ) -> None:
         """Register pools, the gpu-render limit, deployments, schedules and triggers on a server."""
         import os
@@ -47,11 +49,14 @@ def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
         host: Annotated[str, typer.Option(help="Address for the UI, API and ingest.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Prefect server (UI and API) port.")] = 4200,
-        ingest_port: Annotated[int, typer.Option(help="Catalog webhook endpoint port.")] = 8787,
+        port: Annotated[int, typer.Option(min=1, max=65535,
+                                          help="Prefect server (UI and API) port.")] = 4200,
+        ingest_port: Annotated[int, typer.Option(min=1, max=65535,
+                                                 help="Catalog webhook endpoint port.")] = 8787,
         gpus: Annotated[int, typer.Option(min=1, help="Renders at once on this machine.")] = 1,
         cpu_slots: Annotated[int, typer.Option(min=1, help="CPU flow runs at once.")] = 2,
-        poll: Annotated[float, typer.Option(help="Seconds between a worker's polls for work "
+        poll: Annotated[float, typer.Option(callback=positive,
+                                            help="Seconds between a worker's polls for work "
                                                  "(Prefect's default is 10).")] = 2.0,
         logs: Annotated[Path | None, typer.Option(help="Write each process's output to "
                                                         "LOGS/<name>.log instead of here.")] = None,

@@ -8,24 +8,29 @@ from typing import Annotated
 
 import typer
 
+from flows.commands import input_file, output_file, positive
+
 
 def register(app: typer.Typer) -> None:
     @app.command("stabilize")
     def stabilize(
-        src: Annotated[Path, typer.Argument(help="Clip to steady (any video ffmpeg reads).")],
-        dst: Annotated[Path, typer.Argument(help="Steadied clip to write (H.264 MP4).")],
+        src: Annotated[Path, typer.Argument(help="Clip to steady (any video ffmpeg reads).",
+                                            callback=input_file("a video clip"))],
+        dst: Annotated[Path, typer.Argument(help="Steadied clip to write (H.264 MP4).",
+                                            callback=output_file("an MP4 file to write"))],
         fps: Annotated[float | None, typer.Option(
             "--fps",
             help="Re-time to this frame rate (e.g. 24 or 30) by motion-compensated interpolation; "
-                 "default: keep it.")] = None,
+                 "default: keep it.", callback=positive)] = None,
         report: Annotated[Path | None, typer.Option(
-            "--report", help="Write the metrics before and after as JSON here.")] = None,
+            "--report", help="Write the metrics before and after as JSON here.",
+            callback=output_file("a JSON file to write"))] = None,
         no_shake: Annotated[bool, typer.Option(
             "--no-shake", help="Leave camera shake alone.")] = False,
         no_flicker: Annotated[bool, typer.Option(
             "--no-flicker", help="Leave flicker alone.")] = False,
         smoothing: Annotated[int, typer.Option(
-            "--smoothing",
+            "--smoothing", min=1,
             help="Camera path smoothing, frames either side (as vid.stab's smoothing).")] = 15,
         match_colour: Annotated[Path | None, typer.Option(
             "--match-colour",

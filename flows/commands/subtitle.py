@@ -7,17 +7,22 @@ from typing import Annotated
 
 import typer
 
+from flows.commands import input_file, output_file
+
 
 def register(app: typer.Typer) -> None:
     @app.command("subtitle")
     def subtitle(
-        video: Annotated[Path, typer.Argument(help="Clip to subtitle (MP4).")],
+        video: Annotated[Path, typer.Argument(help="Clip to subtitle (MP4).",
+                                              callback=input_file("a video clip"))],
         cues: Annotated[Path, typer.Option(
-            "--cues", help="Cue file (SRT); its text is taken literally.")],
+            "--cues", help="Cue file (SRT); its text is taken literally.",
+            callback=input_file("an SRT cue file"))],
         locale: Annotated[str, typer.Option(
             "--locale", help="BCP-47 locale of the cues: en, zh-CN, ja, ar, ...")],
         out: Annotated[Path, typer.Option(
-            "--out", help="Burned-in clip; sidecars go next to it as OUT.LOCALE.srt/.vtt/.ass.")],
+            "--out", help="Burned-in clip; sidecars go next to it as OUT.LOCALE.srt/.vtt/.ass.",
+            callback=output_file("an MP4 file to write"))],
         primary: Annotated[str, typer.Option(
             help="Brand primary colour (outline when it contrasts with the text).")] = "#000000",
         text: Annotated[str, typer.Option(help="Caption text colour.")] = "#FFFFFF",

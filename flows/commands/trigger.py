@@ -12,13 +12,16 @@ from typing import Annotated
 
 import typer
 
+from flows.commands import input_file
+
 trigger_app = typer.Typer(help="Emit factory events by hand (what webhooks do).",
                           no_args_is_help=True)
 
 
 @trigger_app.command("product")
 def product(
-    record: Annotated[Path, typer.Argument(help="Product record (JSON or YAML).")],
+    record: Annotated[Path, typer.Argument(help="Product record (JSON or YAML).",
+                                           callback=input_file("a product record file"))],
     updated: Annotated[bool, typer.Option("--updated/--created",
                                           help="Emit catalog.product.updated or .created.")] = False,
     api_url: Annotated[str | None, typer.Option(

@@ -9,12 +9,16 @@ from typing import Annotated
 
 import typer
 
+from flows.commands import input_file, output_file, positive
+
 
 def register(app: typer.Typer) -> None:
     @app.command("watermark")
     def watermark(
-        src: Annotated[Path, typer.Argument(help="Clip to mark (MP4).")],
-        dst: Annotated[Path, typer.Argument(help="Marked clip to write (MP4).")],
+        src: Annotated[Path, typer.Argument(help="Clip to mark (MP4).",
+                                            callback=input_file("a video clip"))],
+        dst: Annotated[Path, typer.Argument(help="Marked clip to write (MP4).",
+                                            callback=output_file("an MP4 file to write"))],
         payload: Annotated[str | None, typer.Option(
             "--payload", help="Watermark payload: 12 hex digits (48 bits).")] = None,
         content_id: Annotated[str | None, typer.Option(
@@ -22,7 +26,8 @@ def register(app: typer.Typer) -> None:
             help="Derive the payload from this content id and also write the AI-content metadata "
                  "label.")] = None,
         logo: Annotated[Path | None, typer.Option(
-            "--logo", help="Brand logo, a PNG with alpha.")] = None,
+            "--logo", help="Brand logo, a PNG with alpha.",
+            callback=input_file("a PNG logo"))] = None,
         logo_corner: Annotated[str, typer.Option(
             "--logo-corner", help="top-left, top-right, bottom-left or bottom-right.")] = "top-right",
         label_locale: Annotated[str, typer.Option(
@@ -31,7 +36,8 @@ def register(app: typer.Typer) -> None:
         label_corner: Annotated[str, typer.Option(
             "--label-corner", help="Corner of the AI label.")] = "top-left",
         label_seconds: Annotated[float, typer.Option(
-            "--label-seconds", help="Label shows from the start for this long (at least 2).")] = 3.0,
+            "--label-seconds", help="Label shows from the start for this long (at least 2).",
+            callback=positive)] = 3.0,
         fonts_dir: Annotated[Path | None, typer.Option(
             "--fonts-dir",
             help="Font folder (default: FACTORY_FONTS_DIR or the project's .fonts-cache).")] = None,
@@ -41,7 +47,8 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str, typer.Option(
             "--model", help="Generating model named in the metadata label.")] = "unknown",
         sign: Annotated[bool, typer.Option(
-            "--sign", help="Sign a C2PA manifest last, with FACTORY_C2PA_CERT / FACTORY_C2PA_KEY.")] = False,
+            "--sign", help="Sign a C2PA manifest last, with FACTORY_C2PA_CERT / FACTORY_C2PA_KEY "
+                           "or else this factory's local signing identity.")] = False,
         dev_cert: Annotated[bool, typer.Option(
             "--dev-cert",
             help="Sign with a throwaway DEVELOPMENT certificate (never for publishing).")] = False,
@@ -53,6 +60,7 @@ def register(app: typer.Typer) -> None:
         """
         from common.errors import ConfigError
         from flows.settings import get_settings
+        from flows.signing import c2pa_signer
         from tasks.watermark import (
             AiContentLabel,
             LabelPlacement,
@@ -93,11 +101,8 @@ def register(app: typer.Typer) -> None:
                 if sign or dev_cert:
                     if dev_cert:
                         chain, key = make_dev_certificate(settings.data_dir.resolve() / "dev-c2pa")
-                    elif settings.c2pa_cert and settings.c2pa_key:
-                        chain, key = settings.c2pa_cert, settings.c2pa_key
                     else:
-                        raise ConfigError("--sign needs FACTORY_C2PA_CERT and FACTORY_C2PA_KEY "
-                                          "(PEM chain and key); or use --dev-cert for a test")
+                        chain, key = c2pa_signer(settings)
                     sign_c2pa(labelled, dst, cert_chain=chain, private_key=key,
                               producer=producer, content_id=content_id)
                     result["c2pa"] = {"signed_with": str(chain), "development": dev_cert}
@@ -109,17 +114,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("verify")
     def verify(
-        file: Annotated[Path, typer.Argument(help="Clip to check (MP4).")],
+        file: Annotated[Path, typer.Argument(help="Clip to check (MP4).",
+                                             callback=input_file("a video clip"))],
         records: Annotated[bool, typer.Option(
             "--records/--no-records", help="Look the clip up in the run records.")] = True,
         max_frames: Annotated[int | None, typer.Option(
-            "--max-frames", help="Read the watermark from the first N frames only.")] = None,
+            "--max-frames", min=1, help="Read the watermark from the first N frames only.")] = None,
     ) -> None:
         """Print, as JSON, the watermark payload and its bit confidence, the metadata label, the
-        C2PA validation state and the matching clip in the run records."""
+        C2PA validation state with who signed and whether that signer is trusted (this factory's
+        own identity or FACTORY_C2PA_TRUST_ANCHORS), and the matching clip in the run records."""
+        from flows.settings import get_settings
+        from flows.signing import c2pa_trust
         from tasks.watermark import verify_clip
 
-        result = verify_clip(file, max_frames=max_frames)
+        result = verify_clip(file, max_frames=max_frames, trust=c2pa_trust(get_settings()))
         result["clip"] = _find_clip(result) if records else None
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
 

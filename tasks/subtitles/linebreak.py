@@ -43,7 +43,12 @@ def text_width(text: str, rules: LocaleRules) -> float:
     CJK and Hangul lines: full-width characters count 1, others 0.5 (so "iPhone" in a Chinese
     caption takes 3 of its 16). Other scripts: 1 per character. Combining marks count 0.
     """
-    wide_units = rules.script in ("cjk", "hangul")
+    return _width(text, rules.script in ("cjk", "hangul"))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _width(text: str, wide_units: bool) -> float:
+    # Cached: laying out a caption measures the same candidate lines many times over.
     width = 0.0
     for ch in text:
         if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
@@ -111,9 +116,9 @@ def _split_long_unit(unit: str, rules: LocaleRules) -> list[str]:
         end = 1
         while end < len(rest) and text_width(rest[:end + 1].strip(" "), rules) <= rules.max_width:
             end += 1
-        cut = next((p for p in range(end, 0, -1) if _break_allowed(rest, p)), None)
-        if cut is None:  # nothing allowed before the limit: take the first allowed point after it
-            cut = next((p for p in range(end + 1, len(rest)) if _break_allowed(rest, p)), len(rest))
+        # Nothing allowed before the limit (a run of opening brackets, say): cut at the limit
+        # anyway, since a piece wider than a line fits no cue.
+        cut = next((p for p in range(end, 0, -1) if _break_allowed(rest, p)), end)
         pieces.append(rest[:cut])
         rest = rest[cut:]
         if not rest:
@@ -134,62 +139,93 @@ def _break_bonus(unit: str) -> float:
     return 1.0 if last in _CLAUSE_END else 0.0
 
 
-def _best_two_lines(units: Sequence[str], i: int, j: int,
-                    rules: LocaleRules) -> tuple[str, str] | None:
+class _Widths:
+    """The width of every candidate line ``_line(units, i, j)`` in constant time, from sums over
+    the units: laying out a long caption weighs thousands of candidate lines, and measuring each
+    one character by character made a 200-character caption take seconds."""
+
+    def __init__(self, units: Sequence[str], rules: LocaleRules) -> None:
+        space = text_width(" ", rules)
+        self.prefix = [0.0]
+        for unit in units:
+            self.prefix.append(self.prefix[-1] + text_width(unit, rules))
+        # The spaces a line drops at its ends (every unit holds more than spaces).
+        self.lead = [(len(u) - len(u.lstrip(" "))) * space for u in units]
+        self.tail = [(len(u) - len(u.rstrip(" "))) * space for u in units]
+
+    def line(self, i: int, j: int) -> float:
+        return self.prefix[j] - self.prefix[i] - self.lead[i] - self.tail[j - 1]
+
+
+def _best_two_lines(units: Sequence[str], i: int, j: int, rules: LocaleRules,
+                    widths: _Widths | None = None) -> tuple[str, str] | None:
     """The best split of ``units[i:j]`` into two lines that both fit, or None.
 
     Prefers balanced lines, then a bottom-heavy shape (the eye starts on the shorter top line),
     then a break after punctuation.
     """
+    widths = widths or _Widths(units, rules)
     best, best_cost = None, float("inf")
     for k in range(i + 1, j):
-        top, bottom = _line(units, i, k), _line(units, k, j)
-        w1, w2 = text_width(top, rules), text_width(bottom, rules)
-        if w1 > rules.max_width or w2 > rules.max_width:
+        w1 = widths.line(i, k)
+        if w1 > rules.max_width:
+            break  # the top line only grows with k
+        w2 = widths.line(k, j)
+        if w2 > rules.max_width:
             continue
         cost = abs(w1 - w2) + (0.5 if w1 > w2 else 0.0) - 0.25 * rules.max_width * _break_bonus(units[k - 1])
         if cost < best_cost:
-            best, best_cost = (top, bottom), cost
-    return best
+            best, best_cost = k, cost
+    return None if best is None else (_line(units, i, best), _line(units, best, j))
 
 
 def _best_two_lines_inside_phrases(text: str, rules: LocaleRules) -> tuple[str, str] | None:
     """For scripts without spaces: two balanced lines cut inside a phrase where kinsoku allows.
 
     Used only when no split between phrases fits, so a caption that two lines can hold does not
-    take a second cue just because budoux found one long phrase.
+    take a second cue just because budoux found one long phrase. ``text`` is one stripped line;
+    widths come from sums over its characters (one pass, not one measurement per cut).
     """
+    n = len(text)
+    prefix = [0.0]
+    for ch in text:
+        prefix.append(prefix[-1] + text_width(ch, rules))
+    ends = [0] * (n + 1)       # ends[p]: where text[:p].strip(" ") ends
+    for p in range(1, n + 1):
+        ends[p] = p if text[p - 1] != " " else ends[p - 1]
+    starts = [n] * (n + 1)     # starts[p]: where text[p:].strip(" ") starts
+    for p in range(n - 1, -1, -1):
+        starts[p] = p if text[p] != " " else starts[p + 1]
     best, best_diff = None, float("inf")
-    for p in range(1, len(text)):
-        if not _break_allowed(text, p):
+    for p in range(1, n):
+        if not _break_allowed(text, p) or ends[p] == 0 or starts[p] == n:
             continue
-        top, bottom = text[:p].strip(" "), text[p:].strip(" ")
-        w1, w2 = text_width(top, rules), text_width(bottom, rules)
-        if top and bottom and w1 <= rules.max_width and w2 <= rules.max_width and abs(w1 - w2) < best_diff:
-            best, best_diff = (top, bottom), abs(w1 - w2)
-    return best
+        w1, w2 = prefix[ends[p]], prefix[n] - prefix[starts[p]]
+        if w1 <= rules.max_width and w2 <= rules.max_width and abs(w1 - w2) < best_diff:
+            best, best_diff = p, abs(w1 - w2)
+    return None if best is None else (text[:best].strip(" "), text[best:].strip(" "))
 
 
-def _fits(units: Sequence[str], i: int, j: int, rules: LocaleRules) -> tuple[str, ...] | None:
+def _fits(units: Sequence[str], i: int, j: int, rules: LocaleRules,
+          widths: _Widths | None = None) -> tuple[str, ...] | None:
     """Lines of one cue for ``units[i:j]``, or None when they do not fit in ``max_lines``."""
-    one = _line(units, i, j)
-    if text_width(one, rules) <= rules.max_width:
-        return (one,)
+    widths = widths or _Widths(units, rules)
+    if widths.line(i, j) <= rules.max_width:
+        return (_line(units, i, j),)
     if rules.max_lines >= 2 and j - i >= 2:
-        two = _best_two_lines(units, i, j, rules)
+        two = _best_two_lines(units, i, j, rules, widths)
         if two is not None:
             return two
     if rules.max_lines >= 2 and rules.joins_without_spaces:
-        two = _best_two_lines_inside_phrases(one, rules)
+        two = _best_two_lines_inside_phrases(_line(units, i, j), rules)
         if two is not None:
             return two
     if rules.max_lines > 2:
         for k in range(j - 1, i, -1):
-            head = _line(units, i, k)
-            if text_width(head, rules) <= rules.max_width:
-                tail = _fits(units, k, j, replace(rules, max_lines=rules.max_lines - 1))
+            if widths.line(i, k) <= rules.max_width:
+                tail = _fits(units, k, j, replace(rules, max_lines=rules.max_lines - 1), widths)
                 if tail is not None:
-                    return (head, *tail)
+                    return (_line(units, i, k), *tail)
     return None
 
 
@@ -209,28 +245,26 @@ def wrap_caption(text: str, rules: LocaleRules) -> list[tuple[str, ...]]:
     n = len(units)
     if n == 0:
         return []
-    whole = _fits(units, 0, n, rules)
+    lines_widths = _Widths(units, rules)
+    whole = _fits(units, 0, n, rules, lines_widths)
     if whole is not None:
         return [whole]
 
-    # Fewest cues, then even widths: dynamic programming over cue end positions.
-    widths = [text_width(u, rules) for u in units]
-
-    @functools.cache
-    def plan(i: int) -> tuple[int, float, tuple[int, ...]]:
-        """(cues, cost, ends) for units[i:], fewest cues first, then lowest cost."""
-        if i == n:
-            return 0, 0.0, ()
+    # Fewest cues, then even widths: dynamic programming over cue end positions, from the end
+    # back (a loop, not recursion: a long caption has hundreds of units).
+    total = lines_widths.prefix
+    plans: list[tuple[int, float, tuple[int, ...]] | None] = [None] * n + [(0, 0.0, ())]
+    for i in range(n - 1, -1, -1):
         best: tuple[int, float, tuple[int, ...]] | None = None
         for j in range(i + 1, n + 1):
-            if _fits(units, i, j, rules) is None:
-                if sum(widths[i:j]) > rules.max_width * rules.max_lines * 1.5:
+            if _fits(units, i, j, rules, lines_widths) is None:
+                if total[j] - total[i] > rules.max_width * rules.max_lines * 1.5:
                     break  # adding units only makes it wider
                 continue
-            cues, cost, ends = plan(j)
+            cues, cost, ends = plans[j]
             # With the number of cues fixed, the sum of squared widths is least when they are
             # even; a cue break after punctuation is worth up to two full lines' squared width.
-            cost += sum(widths[i:j]) ** 2
+            cost += (total[j] - total[i]) ** 2
             if j < n:
                 cost -= rules.max_width ** 2 * _break_bonus(units[j - 1])
             candidate = (cues + 1, cost, (j, *ends))
@@ -238,12 +272,12 @@ def wrap_caption(text: str, rules: LocaleRules) -> list[tuple[str, ...]]:
                 best = candidate
         if best is None:
             raise AssertionError("a single unit always fits a cue after _split_long_unit")
-        return best
+        plans[i] = best
 
-    _, _, ends = plan(0)
+    _, _, ends = plans[0]
     cues, start = [], 0
     for end in ends:
-        lines = _fits(units, start, end, rules)
+        lines = _fits(units, start, end, rules, lines_widths)
         assert lines is not None
         cues.append(lines)
         start = end

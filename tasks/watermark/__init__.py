@@ -6,6 +6,7 @@ Public surface (the flows wire these in this order; signing is always last):
     label_locale=...)
     write_ai_metadata(dst, labelled, AiContentLabel(content_id, producer, model, created_at))
     sign_c2pa(labelled, signed, cert_chain=..., private_key=..., producer=..., content_id=...)
+    (flows sign with sign_c2pa_once: the same input gives the same signed bytes on a rerun)
     verify_clip(path) -> {"payload", "found", "bit_confidence", "metadata", "c2pa", ...}
 
 * visible.py    logo overlay and the localized "AI-generated" label (labels.yaml)
@@ -34,8 +35,12 @@ from tasks.watermark.metadata import AiContentLabel, read_ai_metadata, write_ai_
 from tasks.watermark.provenance import (
                                        C2paStatus,
                                        ProvenanceError,
+                                       SigningIdentity,
+                                       load_or_create_identity,
+                                       local_identity,
                                        make_dev_certificate,
                                        sign_c2pa,
+                                       sign_c2pa_once,
                                        verify_c2pa,
 )
 from tasks.watermark.visible import (
@@ -48,9 +53,10 @@ from tasks.watermark.visible import (
 
 __all__ = [
     "EMBEDDED_BITS", "PAYLOAD_BYTES", "AiContentLabel", "C2paStatus", "Detection",
-    "LabelPlacement", "LogoPlacement", "MarkReport", "ProvenanceError", "WatermarkConfig",
-    "WatermarkDetector", "WatermarkEmbedder", "apply_marks", "detect_watermark", "embedded_bits",
-    "label_for_locale", "load_labels", "make_dev_certificate", "parse_payload",
+    "LabelPlacement", "LogoPlacement", "MarkReport", "ProvenanceError", "SigningIdentity",
+    "WatermarkConfig", "WatermarkDetector", "WatermarkEmbedder", "apply_marks",
+    "detect_watermark", "embedded_bits", "label_for_locale", "load_labels",
+    "load_or_create_identity", "local_identity", "make_dev_certificate", "parse_payload",
     "payload_from_content_id", "read_ai_metadata", "read_watermark", "render_label", "sign_c2pa",
-    "verify_c2pa", "verify_clip", "write_ai_metadata",
+    "sign_c2pa_once", "verify_c2pa", "verify_clip", "write_ai_metadata",
 ]

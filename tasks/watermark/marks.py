@@ -139,16 +139,18 @@ def _mux_other_streams(video: Path, src: Path, dst: Path) -> None:
 
 
 def verify_clip(path: Path, *, watermark: WatermarkConfig = WatermarkConfig(),
-                max_frames: int | None = None) -> dict:
+                max_frames: int | None = None, trust: dict[str, Path] | None = None) -> dict:
     """Everything a clip says about itself, as a JSON-ready dict.
 
     ``payload`` (hex or None), ``found``, ``bit_confidence`` (of the least certain bit) and
     ``mean_abs_z`` from the pixels; ``metadata`` (the AI-content tags) and whether their content
-    id yields the payload read from the pixels; ``c2pa`` (state valid / invalid / absent).
+    id yields the payload read from the pixels; ``c2pa`` (state valid / invalid / absent, who
+    signed, and whether one of the ``trust`` anchors vouches for the signer).
     """
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: no such file to verify")
+    probe(path)  # a file that is not a readable clip fails here, in one line, before decoding
     detection = read_watermark(path, watermark, max_frames=max_frames)
     label = read_ai_metadata(path)
     matches = None
@@ -163,5 +165,5 @@ def verify_clip(path: Path, *, watermark: WatermarkConfig = WatermarkConfig(),
         "frames": detection.frames,
         "metadata": label.to_dict() if label else None,
         "metadata_matches_payload": matches,
-        "c2pa": verify_c2pa(path).to_dict(),
+        "c2pa": verify_c2pa(path, trust=trust).to_dict(),
     }

@@ -100,7 +100,7 @@ def test_failed_run_resumes_without_rendering_again(prefect_harness, factory_env
     def broken(*args, **kwargs):
         raise StorageError("store unreachable (injected)")
 
-    monkeypatch.setattr(tasks.publish, "publish_clip", broken)
+    monkeypatch.setattr(tasks.publish, "publish_clips", broken)
     with pytest.raises(StorageError, match="injected"):
         campaign(spec_path=str(spec_path), run_id="resume-1")
     assert len(render_calls) == 2

