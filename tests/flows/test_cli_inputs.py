@@ -73,6 +73,18 @@ def test_generate_refuses_counts_and_sizes_before_any_work(capfd, tmp_path, args
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_generate_checks_the_photo_and_the_image_presets_budget(capfd, tmp_path):
+    photo = EXAMPLE / "logo.png"
+    code, _, err = cli(capfd, "generate", "--prompt", "x", "--image", tmp_path, "--preset",
+                       "tiny-ti2v", "--out", tmp_path / "o.mp4")
+    line = one_error_line(err)
+    assert code == 1 and "is a folder, not a file" in line and "--image" in line
+    code, _, err = cli(capfd, "generate", "--prompt", "x", "--image", photo, "--preset",
+                       "tiny-ti2v", "--size", "4096x4096", "--out", tmp_path / "o.mp4")
+    assert code == 1 and "over its budget of 8,192" in one_error_line(err)
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_generate_output_must_not_be_a_folder(capfd, tmp_path):
     code, _, err = cli(capfd, "generate", "--prompt", "x", "--out", tmp_path, "--preset", "tiny")
     assert code == 1 and "is a folder; give a file name inside it" in one_error_line(err)

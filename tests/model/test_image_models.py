@@ -259,6 +259,14 @@ def test_image_presets_hold_the_official_settings():
         sampling = get_preset(name).sampling
         assert (sampling.cache_threshold, sampling.step_cache) == (0.05, "off"), name
     assert get_preset("t2v-a14b").sampling.cache_threshold == 0.06
+    # Token budgets (issue 20's size check): TI2V's own 1280x704 x 121 frames fits exactly; the
+    # sizes a photo's aspect gives within each preset's area fit too; twice the area does not.
+    assert ti2v.tokens(1280, 704, 121) == ti2v.max_tokens == 27_280
+    for preset in (ti2v, i2v):
+        for photo_size in ((4000, 3000), (1080, 1920), (1000, 1000)):
+            preset.check_size(*output_size(preset, *photo_size), preset.frames)
+    with pytest.raises(ConfigError, match="over its budget of 27,280"):
+        ti2v.check_size(1792, 1024, 121)
 
 
 @pytest.mark.parametrize("preset", ["tiny-ti2v", "tiny-i2v"])
