@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -71,7 +72,9 @@ def fontconfig_file(fonts_dir: Path) -> Path:
     conf = fonts_dir / FONTS_CONF
     try:
         if not conf.is_file() or conf.read_text(encoding="utf-8") != wanted:
-            tmp = conf.with_name(f".{FONTS_CONF}.{os.getpid()}.tmp")
+            # Unique per writer: two localize tasks are two threads of one process, and a shared
+            # temporary name let one rename the other's half-written file into place.
+            tmp = conf.with_name(f".{FONTS_CONF}.{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(wanted, encoding="utf-8")
             os.replace(tmp, conf)
         return conf
