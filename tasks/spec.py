@@ -19,6 +19,7 @@ from common.errors import ConfigError, SpecError, field_path
 from media.colors import parse_hex_color
 from media.locales import is_locale
 from model.config import SAMPLERS
+from tasks.audio.spec import AudioField, AudioSpec, resolve_audio
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SIZES = {(1280, 720), (720, 1280), (832, 480), (480, 832), (1280, 704), (704, 1280)}
@@ -135,6 +136,7 @@ class CampaignSpec(_Strict):
     publish: PublishSpec = PublishSpec()
     model: ModelSpec = ModelSpec()
     templates: dict[str, TemplateShot] = Field(default_factory=dict)
+    audio: AudioField = AudioSpec()  # voices, music, loudness (tasks/audio/spec.py); none: silent
     script: str | None = None       # the script inline
     script_file: Path | None = None  # or in a file, relative to the spec
 
@@ -240,6 +242,8 @@ def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, str, int]:
             raise SpecError(f"logo file {logo} does not exist", file=str(path),
                             line=lines.get(("brand", "logo")), field="brand.logo")
         spec = spec.model_copy(update={"brand": spec.brand.model_copy(update={"logo": logo})})
+    spec = spec.model_copy(update={"audio": resolve_audio(spec.audio, base, file=str(path),
+                                                          lines=lines)})
     if spec.script_file is not None:
         script_path = (base / spec.script_file).resolve()
         if not script_path.is_file():
