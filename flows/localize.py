@@ -60,6 +60,8 @@ def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Ma
                                          locale=locale, run_id=run_id, branding=branding,
                                          work_dir=work / locale, sound=sounds[locale])
                for locale in locales]
+    for sound in sounds.values():  # a failed soundtrack raises its own error, e.g. a locale
+        sound.result()             # too long for its shot, not its clip's "upstream failed"
     clips = [future.result() for future in futures]
     for clip in clips:
         record_clip_task(factory.db, run_id, clip)

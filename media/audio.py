@@ -24,6 +24,7 @@ from common.errors import MediaError
 from media.video import ffmpeg_exe
 
 RATE = 48_000  # what platforms ingest (docs/reference/audio-facts.md), and the factory's mix rate
+SILENCE_LUFS = -70.0  # BS.1770's absolute gate: ebur128 reports a silent programme at this level
 
 
 @dataclass(frozen=True)
@@ -161,4 +162,6 @@ def measure_loudness(path: str | os.PathLike, stream: int = 0) -> Loudness:
         if not m:
             raise MediaError(f"{path}: ffmpeg's ebur128 printed no {key} (is there audio?)")
         values[key] = float("-inf") if m.group(1) == "-inf" else float(m.group(1))
+    if values["integrated"] <= SILENCE_LUFS:  # under the meter's absolute gate: silence
+        values["integrated"] = float("-inf")
     return Loudness(**values)

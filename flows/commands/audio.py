@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-out = Console()
+out = Console(soft_wrap=True)  # paths and figures stay on one line, whatever the width
 
 
 def register(app: typer.Typer) -> None:

@@ -75,9 +75,9 @@ def test_campaign_flow_publishes_one_clip_per_locale(prefect_harness, factory_en
         run = s.get(Run, "flow-test-1")
         assert run.state == "completed" and run.master_key
         # Every stage of the pipeline, in order, timed in one place.
-        assert list(run.metrics["stages"]) == ["plan", "screen-text", "render", "stabilize",
-                                               "master", "screen-frames", "localize", "publish",
-                                               "manifest"]
+        assert list(run.metrics["stages"]) == ["plan", "screen-text", "voice", "render",
+                                               "stabilize", "master", "screen-frames", "localize",
+                                               "publish", "manifest"]
         decisions = {d.subject_kind for d in s.query(ModerationDecision)}
         assert decisions == {"text", "render", "clip"}
         assert {c.state for c in s.query(Clip)} == {"published"}
