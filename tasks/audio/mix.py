@@ -19,7 +19,7 @@ Why it is built this way (docs/reference/audio-facts.md):
   gained peaks under the ceiling; when they would not be, a look-ahead limiter takes the peaks
   down first and the mix is measured again.
 - The ceiling loudnorm works to is ``TP_MARGIN_DB`` under the target true peak, because AAC
-  encoding adds a few tenths of a dB of overshoot.
+  encoding adds a few tenths of a dB of overshoot (up to 0.3 dB measured here at 192 kb/s).
 - AAC at 48 kHz, stereo: what the platforms ingest. The track lasts exactly as long as the
   picture (``atrim``/``apad`` to the sample).
 """
@@ -30,6 +30,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +47,14 @@ KEY_PRE_ROLL_S = 0.10              # the key rises this long before a sentence s
 KEY_HOLD_S = 0.10                  # ... and falls this long after it ends
 KEY_BRIDGE_S = 0.6                 # pauses shorter than this keep the music down
 DUCK_RATIO, DUCK_ATTACK_MS, DUCK_RELEASE_MS = 20.0, 30.0, 350.0
-LOUDNORM_LRA = 20.0                # loudness range allowed: ducked music needs room
-TP_MARGIN_DB = 0.5                 # under the target true peak, for the AAC encoder's overshoot
+# loudnorm applies its linear gain only when the measured loudness range is at most its LRA
+# target, and linear mode uses the range for nothing else. Clips of about 3 s can measure over
+# 20 LU (a handful of 3-s short-term windows), so the target is the widest loudnorm accepts.
+LOUDNORM_LRA = 50.0
+TP_MARGIN_DB = 0.8                 # under the target true peak, for the AAC encoder's overshoot
+# Peaks must clear the ceiling by this much before the second pass: loudnorm checks the same sum
+# in its own floating-point order, and an exact tie may fall to its dynamic mode.
+TP_TOLERANCE_DB = 0.1
 LIMITER_TRIES = 8
 # Speech at the loudness target: 3:1 over -20 dBFS, fast enough to catch syllable peaks.
 VOICE_COMPRESSOR = "acompressor=threshold=0.1:ratio=3:attack=5:release=100:knee=2"
@@ -74,7 +81,7 @@ class Mastering:
             raise ConfigError(f"music level {self.music_level} dB: use -40 to 0 (e.g. -8)")
 
 
-def speech_key(spans: list[tuple[float, float]], samples: int, rate: int = RATE) -> np.ndarray:
+def speech_key(spans: Sequence[tuple[float, float]], samples: int, rate: int = RATE) -> np.ndarray:
     """The sidechain key: ``KEY_LEVEL`` from a little before each sentence to a little after it,
     pauses shorter than ``KEY_BRIDGE_S`` bridged, 0 elsewhere."""
     key = np.zeros(samples, np.float32)
@@ -108,12 +115,18 @@ def _loudnorm_json(stderr: str, what: str) -> dict:
     return json.loads(found[-1])
 
 
+def _ceiling(m: Mastering) -> float:
+    """The true peak loudnorm works to: under the target by the AAC margin (-9 at the lowest,
+    loudnorm's own limit)."""
+    return max(-9.0, m.true_peak - TP_MARGIN_DB)
+
+
 def _loudnorm(m: Mastering, measured: Loudness) -> str:
     """loudnorm's second pass: one linear gain, from the first pass's measurement."""
-    return (f"loudnorm=I={m.loudness}:TP={m.true_peak - TP_MARGIN_DB}:LRA={LOUDNORM_LRA}"
+    return (f"loudnorm=I={m.loudness}:TP={_ceiling(m)}:LRA={LOUDNORM_LRA}"
             f":measured_I={measured.integrated}:measured_TP={measured.true_peak}"
-            f":measured_LRA={measured.lra}:measured_thresh={measured.threshold}"
-            ":linear=true:print_format=json")
+            f":measured_LRA={measured.lra}"
+            f":measured_thresh={measured.threshold}:linear=true:print_format=json")
 
 
 def _limiter(limit_db: float) -> str:
@@ -122,7 +135,8 @@ def _limiter(limit_db: float) -> str:
 
 
 def master_soundtrack(out: Path, *, duration: float, mastering: Mastering, work_dir: Path,
-                      voice: np.ndarray | None = None, spans: list[tuple[float, float]] = (),
+                      voice: np.ndarray | None = None,
+                      spans: Sequence[tuple[float, float]] = (),
                       music: Path | None = None, locale: str | None = None) -> Loudness:
     """Write ``out`` (AAC in MP4, 48 kHz stereo, exactly ``duration`` s) from a voice track
     (mono, 48 kHz, at most ``duration`` long; ``spans`` where its sentences sound) and a music
@@ -204,7 +218,7 @@ def _normalize(mix_wav: Path, out: Path, *, n: int, mastering: Mastering,
                locale: str | None) -> Loudness:
     """Two passes: measure ``mix_wav``, then loudnorm it (linear) into AAC ``out``; a limiter
     first when the gain would push the peaks over the ceiling."""
-    ceiling = mastering.true_peak - TP_MARGIN_DB
+    ceiling = _ceiling(mastering)
     source, limit_db = mix_wav, None
     for _ in range(LIMITER_TRIES):
         # The first pass measures with ebur128: loudnorm's own first-pass figure drifts by a few
@@ -212,7 +226,8 @@ def _normalize(mix_wav: Path, out: Path, *, n: int, mastering: Mastering,
         measured = measure_loudness(source)
         if not math.isfinite(measured.integrated):
             raise MediaError(f"{out.name}: the mix is silent")
-        excess = measured.true_peak + mastering.loudness - measured.integrated - ceiling
+        excess = measured.true_peak + mastering.loudness - measured.integrated - ceiling \
+            + TP_TOLERANCE_DB
         if excess <= 0:
             break
         # Take the peaks down by what is over, and a little more: limiting lowers the loudness

@@ -31,6 +31,7 @@ a :class:`VoiceEngine`; nothing here talks to a vendor.
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.metadata
 import logging
 import re
@@ -124,8 +125,8 @@ class PiperEngine:
     def model_path(self, voice: str) -> Path:
         if voice in self.PACKAGED:
             try:
-                module = __import__(self.PACKAGED[voice])
-                import piper  # noqa: F401
+                module = importlib.import_module(self.PACKAGED[voice])
+                importlib.import_module("piper")
             except ImportError:
                 raise ConfigError(f"voice piper:{voice} needs the piper-tts and "
                                   f"{self.PACKAGED[voice].replace('_', '-')} packages: "
@@ -298,16 +299,15 @@ def parse_voice(voice: str, locale: str) -> tuple[str, str]:
     if voice == "auto":
         voice = default_voice(locale)
     engine, _, name = voice.partition(":")
-    if not name:
-        if engine == "espeak":
-            language = split_locale(locale)[0]
-            name = ESPEAK_VOICES.get(language, language)
-        elif engine in NEURAL.get(split_locale(locale)[0], ("",))[0]:
-            return parse_voice(NEURAL[split_locale(locale)[0]][0], locale)
-        else:
-            raise ConfigError(f"voice {voice!r} for {locale}: write ENGINE:VOICE, e.g. "
-                              f"{default_voice(locale)}")
-    return engine, name
+    if name:
+        return engine, name
+    language = split_locale(locale)[0]
+    if engine == "espeak":
+        return engine, ESPEAK_VOICES.get(language, language)
+    if language in NEURAL and NEURAL[language][0].startswith(f"{engine}:"):
+        return parse_voice(NEURAL[language][0], locale)  # piper for en, kokoro for ja
+    raise ConfigError(f"voice {voice!r} for {locale}: write ENGINE:VOICE, e.g. "
+                      f"{default_voice(locale)}")
 
 
 def describe_voice(voice: str, locale: str) -> str:

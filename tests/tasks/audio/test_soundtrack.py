@@ -194,3 +194,17 @@ def test_a_silent_voice_or_no_input_is_refused(tmp_path):
     with pytest.raises(MediaError, match="voice track is silent"):
         master_soundtrack(tmp_path / "x.m4a", duration=2.0, mastering=Mastering(),
                           work_dir=tmp_path, voice=np.zeros(RATE, np.float32))
+
+
+def test_a_clip_with_an_odd_loudness_range_is_still_normalised_linearly(tmp_path):
+    # Just over 3 s long, this mix measures a loudness range of 20.1 LU (few short-term
+    # windows); loudnorm applies one linear gain only when its range target is at least that,
+    # so the stage sets the widest it accepts (a dynamic fallback, which would undo the
+    # ducking, is an error).
+    speech = synthesize(["Blue mug.", "Nine fifty."], "en", "espeak:en-us")
+    out = mixed(tmp_path, speech, duration=3.2, at=0.1, music_seconds=1.0)
+    from media.audio import measure_loudness
+
+    assert measure_loudness(tmp_path / "mix.wav").lra > 20
+    assert integrated_lufs(out) == pytest.approx(-14.0, abs=1.0)
+    assert true_peak_dbtp(out) <= -1.0

@@ -119,3 +119,21 @@ def test_missing_espeak_names_the_install_step(monkeypatch):
     monkeypatch.setattr(voices.shutil, "which", lambda name: None)
     with pytest.raises(ConfigError, match=r"needs espeak-ng: run `make voices`"):
         synthesize("春天来了。", "zh-CN")
+
+
+def test_a_plugin_package_adds_an_engine_by_entry_point(monkeypatch):
+    class EntryPoint:
+        name = "plugin-tts"
+
+        @staticmethod
+        def load():
+            return ToneEngine
+
+    monkeypatch.setattr(voices, "_ENGINES", {**voices._ENGINES})
+    monkeypatch.setattr(voices, "_ENTRY_POINTS_LOADED", False)
+    monkeypatch.setattr(voices.importlib.metadata, "entry_points",
+                        lambda group: [EntryPoint] if group == "content_factory.voices" else [])
+    voices._engine.cache_clear()
+    assert "plugin-tts" in voices.engine_names()
+    assert synthesize("Hello there.", "en", "plugin-tts:v2").engine == "hosted-test 1.0 v2"
+    voices._engine.cache_clear()
