@@ -23,10 +23,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
     FACTORY_CODE_DIR=/opt/content-factory \
     WORKER_LIMIT=1
 
-# Python 3.11 and the fonts subtitles need (Latin, Arabic, CJK; see docs/platform facts).
+# Python 3.11, the fonts subtitles need (Latin, Arabic, CJK; see docs/platform facts) and
+# espeak-ng, the offline voice of every language without a bundled neural one.
 RUN apt-get update && apt-get install -y --no-install-recommends \
         python3.11 python3.11-venv python3-pip ca-certificates \
-        fonts-dejavu-core fonts-wqy-microhei fonts-noto-cjk fontconfig \
+        fonts-dejavu-core fonts-wqy-microhei fonts-noto-cjk fontconfig espeak-ng \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/content-factory
@@ -48,8 +49,8 @@ COPY deployments ./deployments
 COPY examples ./examples
 COPY scripts ./scripts
 # [svd]: Stable Video Diffusion through diffusers, the backend `auto` picks on GPUs too small for
-# the Wan2.2 preset.
-RUN pip install -e ".[svd]"
+# the Wan2.2 preset. [voices]: the offline neural voices (Piper en, Kokoro ja).
+RUN pip install -e ".[svd,voices]"
 
 # The deployments' pull step changes into FACTORY_CODE_DIR (= this folder) before each run.
 # --limit: flow runs at once on this host = GPUs in this container (one render per GPU).

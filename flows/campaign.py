@@ -11,11 +11,12 @@ import logging
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.localize import localize_clips, publish_clips
+from flows.localize import localize_clips, narrate, publish_clips
 from flows.review import approve_clips, screen
 from flows.runtime import Factory, get_factory
 from flows.stopwatch import Stopwatch
 from storage.cache import CachedRender
+from tasks.audio.narrate import silenced
 from tasks.master import SteadyRender, master_stored_task, master_task, stabilize_render_task
 from tasks.plan import RunPlan, plan_run_task
 from tasks.publish import write_manifest_task
@@ -33,6 +34,9 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
         plan = plan_run_task(db, campaign, factory.backend, run_id, _flow_run_id())
     with watch("screen-text"):  # before any render: a blocked prompt costs no GPU time
         screen(factory, plan.run_id, screen_text_task(campaign, factory.policy), stage="text")
+    with watch("voice"):  # after screening (no blocked text is spoken), before renders: speech
+        # decides how long each shot lasts
+        plan = narrate(factory, plan, _flow_run_id())
     with watch("render"):
         renders = render_shots(factory, plan)
         first_frame = first_frame_fidelity_task(plan.requests, plan.keys, renders,
@@ -46,7 +50,7 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
         frames = screen_frames_task(master.path, factory.detector, factory.policy)
         screen(factory, plan.run_id, frames, stage="frames", subject_id=master.key)
     with watch("localize"):
-        clips = localize_clips(factory, plan.run_id, campaign, master, plan.locales)
+        clips = localize_clips(factory, plan.run_id, plan.campaign, master, plan.locales)
     with watch("publish"):
         approve_clips(factory, plan.run_id, [c.content_id for c in clips], master_key=master.key)
         target = publish_clips(factory, campaign, clips)
@@ -109,7 +113,9 @@ def mark_failed(flow, run, state) -> None:
 
 
 @flow(name="campaign", on_failure=[mark_failed], on_crashed=[mark_failed])
-def campaign(spec_path: str, run_id: str | None = None, backend: str | None = None) -> dict:
-    """Render, localize and publish the campaign in ``spec_path``."""
+def campaign(spec_path: str, run_id: str | None = None, backend: str | None = None,
+             silent: bool = False) -> dict:
+    """Render, localize and publish the campaign in ``spec_path`` (``silent``: no sound)."""
     factory = get_factory(backend)
-    return produce(factory, load_campaign(spec_path), run_id)
+    loaded = load_campaign(spec_path)
+    return produce(factory, silenced(loaded) if silent else loaded, run_id)

@@ -62,6 +62,8 @@ def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).
                                              callback=SPEC_FILE)],
         run_id: Annotated[str | None, typer.Option(help="Rerun/resume this run id.")] = None,
         backend: Annotated[str | None, typer.Option(help="auto, animatic, model or svd.")] = None,
+        silent: Annotated[bool, typer.Option(
+            "--silent", help="No voice-over and no music (as `audio: none`).")] = False,
         ) -> None:
     """Render, localize and publish a campaign; print where the clips went."""
     from tasks.script import load_campaign
@@ -71,7 +73,7 @@ def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).
     from flows.campaign import campaign
 
     with console.status("running the campaign flow (first start of Prefect takes ~10 s)"):
-        manifest = campaign(spec_path=str(spec), run_id=run_id, backend=backend)
+        manifest = campaign(spec_path=str(spec), run_id=run_id, backend=backend, silent=silent)
     _print_manifest(manifest)
 
 
@@ -105,7 +107,9 @@ def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
              locales: Annotated[list[str], typer.Argument(help="Locales to add, e.g. ja fr.")],
              spec: Annotated[Path | None, typer.Option(help="Updated spec with the new "
                                                              "locales' captions.",
-                                                        callback=SPEC_FILE)] = None
+                                                        callback=SPEC_FILE)] = None,
+             silent: Annotated[bool, typer.Option(
+                 "--silent", help="No voice-over and no music.")] = False,
              ) -> None:
     """Publish more locales of a finished run from its stored master (no rendering)."""
     _quiet_prefect()
@@ -113,7 +117,7 @@ def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
 
     with console.status(f"localizing {run_id} into {', '.join(locales)}"):
         manifest = localize_flow(run_id=run_id, locales=locales,
-                                 spec_path=str(spec) if spec else None)
+                                 spec_path=str(spec) if spec else None, silent=silent)
     _print_manifest(manifest)
 
 

@@ -15,6 +15,7 @@ def run_checks() -> Iterator[Check]:
     settings = get_settings()
     yield _ffmpeg()
     yield from _fonts(settings.fonts_dir)
+    yield _voices()
     yield _cuda()
     yield _weights(settings.weights_dir)
     yield _svd(settings.svd_weights_dir)
@@ -48,6 +49,15 @@ def _fonts(fonts_dir) -> Iterator[Check]:
     files = sorted(p.name for p in folder.glob("*") if p.suffix.lower() in
                    (".ttf", ".otf", ".ttc")) if folder.is_dir() else []
     yield ("fonts", bool(files), f"{folder}: {', '.join(files) or 'none (run `make fonts`)'}")
+
+
+def _voices() -> Check:
+    from tasks.audio.voices import EspeakEngine, default_voice
+
+    picks = ", ".join(f"{loc} {default_voice(loc)}" for loc in ("en", "ja", "zh-CN", "ar"))
+    if EspeakEngine.available():
+        return ("voices", True, f"offline: {picks}")
+    return ("voices", False, f"espeak-ng MISSING (run `make voices`); {picks}")
 
 
 def _cuda() -> Check:

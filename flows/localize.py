@@ -1,8 +1,8 @@
 """The localization flow: one stored master, one clip per locale, zero generation calls.
 
 Its stages are also the campaign flow's last ones. On its own it adds locales to a finished run:
-the master comes back from the store, each new locale gets its subtitles, labels and
-watermark, and the run's manifest is rewritten to list every locale.
+the master comes back from the store, each new locale gets its voice-over and soundtrack, its
+subtitles, labels and watermark, and the run's manifest is rewritten to list every locale.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from flows.review import approve_clips, screen
 from flows.runtime import Factory, get_factory
 from flows.stopwatch import Stopwatch
 from storage.objects import ObjectStore
+from tasks.audio.narrate import silenced, soundtrack_task, time_shots_task, voice_over_task
 from tasks.localize import Branding, ClipFiles, localize_clip_task
 from tasks.master import Master, stored_master_task
-from tasks.plan import campaign_of_run_task
+from tasks.plan import RunPlan, campaign_of_run_task, plan_run_task
 from tasks.publish import publish_run_task, write_manifest_task
 from tasks.runs import finish_task, record_clip_task, reopen_task, run_created_at_task
 from tasks.screen import screen_text_task
@@ -32,16 +33,37 @@ def branding_for(factory: Factory, campaign: Campaign) -> Branding:
                     c2pa_key=factory.c2pa_key)
 
 
+def narrate(factory: Factory, plan: RunPlan, flow_run_id: str | None) -> RunPlan:
+    """Fan out: every locale's voice-over (kept in the cache store); each shot then lasts as
+    long as its longest locale's speech, and the run is planned again with those lengths."""
+    campaign = plan.campaign
+    futures = [voice_over_task.submit(campaign, locale, factory.cache_store,
+                                      factory.work_dir / "voice") for locale in plan.locales]
+    timed = time_shots_task(campaign, [future.result() for future in futures])
+    if [s.frames for s in timed.shots] == [s.frames for s in campaign.shots]:
+        return plan
+    return plan_run_task(factory.db, timed, factory.backend, plan.run_id, flow_run_id)
+
+
 def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Master,
                    locales: list[str]) -> list[ClipFiles]:
-    """Fan out: one clip per locale from the master, each recorded before any is published."""
+    """Fan out: one soundtrack and one clip per locale from the master, each recorded before
+    any is published."""
     branding = branding_for(factory, campaign)
     work = factory.work_dir / "runs" / run_id
     created = run_created_at_task(factory.db, run_id)
+    sounds = {locale: soundtrack_task.submit(master.timings, campaign, locale,
+                                             factory.cache_store,
+                                             voice_dir=factory.work_dir / "voice",
+                                             work_dir=work / locale / "sound")
+              for locale in locales}
     futures = [localize_clip_task.submit(master.path, campaign.shots, master.timings,
                                          locale=locale, run_id=run_id, branding=branding,
                                          work_dir=work / locale, created_at=created,
-                                         signatures=factory.cache_store) for locale in locales]
+                                         signatures=factory.cache_store, sound=sounds[locale])
+               for locale in locales]
+    for sound in sounds.values():  # a failed soundtrack raises its own error, e.g. a locale
+        sound.result()             # too long for its shot, not its clip's "upstream failed"
     clips = [future.result() for future in futures]
     for clip in clips:
         record_clip_task(factory.db, run_id, clip)
@@ -58,10 +80,13 @@ def publish_clips(factory: Factory, campaign: Campaign, clips: list[ClipFiles]) 
 
 
 @flow(name="localize")
-def localize(run_id: str, locales: list[str], spec_path: str | None = None) -> dict:
-    """Publish ``locales`` for the finished run ``run_id`` from its stored master."""
+def localize(run_id: str, locales: list[str], spec_path: str | None = None,
+             silent: bool = False) -> dict:
+    """Publish ``locales`` for the finished run ``run_id`` from its stored master (``silent``:
+    without voice-over or music)."""
     factory, watch = get_factory(), Stopwatch()
     campaign = campaign_of_run_task(factory.db, run_id, spec_path, locales)
+    campaign = silenced(campaign) if silent else campaign
     master = stored_master_task(factory.db, factory.cache_store, run_id, factory.work_dir)
     reopen_task(factory.db, run_id, kind="localize", backend=factory.backend.name,
                 locales=locales)

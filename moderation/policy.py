@@ -24,7 +24,7 @@ POLICY_PATH = Path(__file__).parent / "policy.yaml"
 DECISIONS = tuple(str(v) for v in AUTOMATIC)  # allow, review, block: least to most severe
 _RANK = {name: rank for rank, name in enumerate(DECISIONS)}
 # Fields of a shot or a clip whose text is checked.
-TEXT_FIELDS = ("prompt", "negative_prompt", "caption", "text")
+TEXT_FIELDS = ("prompt", "negative_prompt", "caption", "narration", "text")
 
 
 @dataclass

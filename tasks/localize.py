@@ -1,8 +1,8 @@
 """Localizing: one locale's clip from the master (subtitles, labels, watermark, provenance).
 
     master (lossless) -> burn subtitles (libass, while decoding) + logo + AI label + invisible
-      watermark (one H.264 encode) -> soft subtitle track + AI-content metadata (stream copy)
-      -> C2PA signature (last)
+      watermark (one H.264 encode) -> the locale's soundtrack (tasks.audio, stream copy)
+      -> soft subtitle track + AI-content metadata (stream copy) -> C2PA signature (last)
 
 Nothing here renders: N locales cost N passes of this stage and zero model calls, and each
 clip is encoded once (the only lossy encode between a render and a delivered clip). A clip's
@@ -25,6 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from media.video import probe
 from storage.objects import ObjectStore
 from tasks.assemble import ShotTiming
+from tasks.audio.narrate import Soundtrack
 from tasks.script import Shot
 
 
@@ -52,6 +53,7 @@ class ClipFiles:
     sidecars: dict[str, Path] = field(default_factory=dict)  # srt, vtt, ass
     payload_hex: str = ""
     signed: bool = False
+    audio: dict = field(default_factory=dict)  # voice, music, loudness (empty: silent clip)
 
     def publishable(self) -> dict[str, Path]:
         """The files a clip publishes: the MP4 plus SRT and WebVTT sidecars."""
@@ -66,12 +68,16 @@ def content_id_for(run_id: str, locale: str) -> str:
 
 def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
                 run_id: str, branding: Branding, work_dir: Path, created_at: datetime,
-                signatures: ObjectStore | None = None) -> ClipFiles:
+                signatures: ObjectStore | None = None, sound: Soundtrack | None = None
+                ) -> ClipFiles:
     """Produce the deliverable MP4 (and sidecars) for ``locale`` from the master render.
 
     ``created_at`` is the run's creation time (the metadata label's); ``signatures`` keeps each
-    signed result so that signing the same input again gives the same bytes."""
+    signed result so that signing the same input again gives the same bytes; ``sound``
+    (tasks.audio) becomes the clip's one audio stream, and its sentence timings time the
+    captions of spoken shots."""
     from media.fonts import default_fonts_dir
+    from tasks.audio.mix import mux_soundtrack
     from tasks.subtitles import (
         ShotCaptions,
         SubtitleStyle,
@@ -93,7 +99,8 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
     info = probe(master)
     by_id = {shot.id: shot for shot in shots}
     captioned = [ShotCaptions(shot_id=t.shot_id, start=t.start, end=t.end,
-                              lines=by_id[t.shot_id].captions.get(locale, []))
+                              lines=by_id[t.shot_id].captions.get(locale, []),
+                              spoken=sound.spans.get(t.shot_id) if sound else None)
                  for t in timings if by_id[t.shot_id].captions]
     stem = work_dir / f"clip.{locale}"
     sidecars: dict[str, Path] = {}
@@ -108,6 +115,8 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
     # Captions are burned in while the marks pass decodes the master: one encode for both.
     apply_marks(master, marked, payload=payload, logo=branding.logo, label_locale=locale,
                 fonts_dir=fonts_dir, subtitles=sidecars.get("ass"))
+    if sound is not None:  # the voice-over and music, muxed under the finished picture
+        mux_soundtrack(marked, sound.path, marked, locale=locale)
     labelled = work_dir / f"labelled.{locale}.mp4"
     with_tracks = work_dir / f"tracks.{locale}.mp4"
     if "srt" in sidecars:
@@ -116,7 +125,8 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         shutil.copyfile(marked, with_tracks)
     write_ai_metadata(with_tracks, labelled, AiContentLabel(
         content_id=content_id, producer=branding.producer, model=branding.model,
-        created_at=created_at))
+        created_at=created_at, voice=sound.voice if sound else "",
+        voice_synthetic=bool(sound and sound.synthetic)))
     final = work_dir / f"{run_id}.{locale}.mp4"
     signed = False
     if branding.c2pa_cert and branding.c2pa_key:
@@ -130,13 +140,15 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
     for tmp in (marked, with_tracks, labelled):
         tmp.unlink(missing_ok=True)
     return ClipFiles(locale=locale, content_id=content_id, video=final, sidecars=sidecars,
-                     payload_hex=payload.hex(), signed=signed)
+                     payload_hex=payload.hex(), signed=signed,
+                     audio=sound.details() if sound else {})
 
 
 @task(name="localize-clip", cache_policy=NO_CACHE)
 def localize_clip_task(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
                        locale: str, run_id: str, branding: Branding, work_dir: Path,
-                       created_at: datetime, signatures: ObjectStore | None = None) -> ClipFiles:
+                       created_at: datetime, signatures: ObjectStore | None = None,
+                       sound: Soundtrack | None = None) -> ClipFiles:
     return localize_clip(master, shots, timings, locale=locale, run_id=run_id,
                          branding=branding, work_dir=work_dir, created_at=created_at,
-                         signatures=signatures)
+                         signatures=signatures, sound=sound)

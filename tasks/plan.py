@@ -111,6 +111,7 @@ def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> 
     With ``spec_path`` the campaign is read from that (possibly updated) file instead, e.g. one
     that gained a locale's captions; its shots must still match the run's renders.
     """
+    from tasks.audio.narrate import spoken_lengths
     from tasks.script import load_campaign
 
     with db.session() as s:
@@ -118,8 +119,9 @@ def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> 
         record: CampaignRecord = run.campaign
         stored, kind, sha = dict(record.spec), record.kind, record.spec_sha256
         recorded = {shot.shot_id: (shot.prompt, shot.seed, shot.frames) for shot in run.shots}
+    lengths = {shot_id: frames for shot_id, (_, _, frames) in recorded.items()}
     if spec_path:
-        campaign = load_campaign(spec_path)
+        campaign = spoken_lengths(load_campaign(spec_path), lengths)  # speech timed them
         for shot in campaign.shots:
             if recorded.get(shot.id) != (shot.prompt, shot.seed, shot.frames):
                 raise SpecError(f"shot {shot.id!r} differs from run {run_id} (prompt, seed or "
@@ -130,8 +132,8 @@ def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> 
     source = stored.get("source", "")
     shots = parse_script(stored.get("script", ""), spec, file=f"{source} (stored)",
                          base_dir=Path(source).parent if source else None)
-    return Campaign(spec=spec, shots=shots, source=source, sha256=sha, kind=kind,
-                    script=stored.get("script", ""))
+    return spoken_lengths(Campaign(spec=spec, shots=shots, source=source, sha256=sha, kind=kind,
+                                   script=stored.get("script", "")), lengths)
 
 
 def check_captions(campaign: Campaign, locales: list[str]) -> None:

@@ -35,7 +35,7 @@ def record_clip(db: Database, run_id: str, clip: ClipFiles) -> None:
                     frames=info.frames, width=info.width, height=info.height,
                     fps=float(info.fps),
                     details={"watermark_payload": clip.payload_hex, "c2pa_signed": clip.signed,
-                             "sidecars": sorted(clip.sidecars)})
+                             "sidecars": sorted(clip.sidecars), "audio": clip.audio})
 
 
 def run_facts(db: Database, run_id: str) -> tuple[str, str | None]:

@@ -20,7 +20,8 @@ from tasks.script import Campaign
 
 
 def campaign_texts(campaign: Campaign) -> list[TextItem]:
-    """Every text the campaign sends to the model or shows: prompts, negatives, captions."""
+    """Every text the campaign sends to the model, shows or speaks: prompts, negatives,
+    captions and narration (screened before any render and any synthesis)."""
     items: list[TextItem] = []
     for shot in campaign.shots:
         items.append(TextItem(shot.id, "prompt", None, shot.prompt))
@@ -28,6 +29,9 @@ def campaign_texts(campaign: Campaign) -> list[TextItem]:
             items.append(TextItem(shot.id, "negative_prompt", None, shot.negative_prompt))
         for locale, lines in shot.captions.items():
             items.extend(TextItem(shot.id, "caption", locale, line) for line in lines)
+        for locale, sentences in shot.narration.items():
+            if sentences != shot.captions.get(locale):  # captions taken from it are checked above
+                items.extend(TextItem(shot.id, "narration", locale, s) for s in sentences)
     return items
 
 

@@ -13,6 +13,8 @@ The script is written by people, one block per shot::
     colour: keep                    <- optional: a deliberate look, not matched to the others
     [en] Spring is here.            <- caption lines, one or more per locale
     [zh-CN] 春天来了。
+    [en] say: Spring is here.       <- narration per locale, spoken by the locale's voice; the
+                                       captions default to it (one caption per sentence)
 
 Lines starting with a single ``#`` are comments. Every error names the file, line and field.
 """
@@ -29,6 +31,7 @@ from typing import Any
 from common.errors import SpecError, echo
 from common.inputs import file_problem, path_problem
 from media.locales import is_locale
+from tasks.audio.sentences import split_sentences
 from tasks.spec import CampaignSpec, load_campaign_spec
 from tasks.subtitles.cues import seconds_to_read
 
@@ -48,6 +51,7 @@ _FIELD = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:\s*(?P<value>.*)$")
 _CAPTION = re.compile(r"^\[(?P<locale>[^\]]+)\]\s*(?P<text>.*)$")
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?$")
 _SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SAY = "say:"  # a '[locale] say: ...' line is narration, not a caption
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class Shot:
     template: str | None = None
     line: int = 0          # where the shot starts in the script
     colour: str = "match"  # "keep": a deliberate colour, left out of shot matching
+    narration: dict[str, list[str]] = field(default_factory=dict)  # locale -> sentences
+    fixed_duration: bool = False  # set by 'duration:' or the template: speech may not lengthen it
 
 
 def frames_for(duration: float, fps: int, *, at_least: bool = False) -> int:
@@ -150,6 +156,7 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                 body: list[tuple[int, str]], file: str, base_dir: Path | None) -> Shot:
     values: dict[str, tuple[int, str]] = {}
     captions: dict[str, list[str]] = {}
+    narration: dict[str, list[str]] = {}
     where = f"shot {shot_id!r}"
 
     def at(name: str) -> str:  # the field path of this shot's ``name``
@@ -159,28 +166,37 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         cap = _CAPTION.match(line)
         if cap:
             loc, caption = cap["locale"].strip(), cap["text"].strip()
+            kind = "say" if caption.startswith(SAY) else "caption"
+            what = "narration" if kind == "say" else "caption"
             if not is_locale(loc):
                 raise SpecError(f"{where}: {echo(loc)} is not a locale code like 'en' or 'zh-CN'",
-                                file=file, line=ln, field=at("caption"))
+                                file=file, line=ln, field=at(kind))
             if loc not in spec.locales:
-                raise SpecError(f"{where}: caption for {echo(loc)}, which is not in the campaign's "
+                raise SpecError(f"{where}: {what} for {echo(loc)}, which is not in the campaign's "
                                 f"locales ({', '.join(spec.locales)})", file=file, line=ln,
-                                field=at(f"caption[{loc}]"))
+                                field=at(f"{kind}[{loc}]"))
+            if kind == "say":
+                caption = caption[len(SAY):].strip()
             if not caption:
-                raise SpecError(f"{where}: empty caption", file=file, line=ln,
-                                field=at(f"caption[{loc}]"))
-            total = len(caption) + sum(len(c) for c in captions.get(loc, []))
+                raise SpecError(f"{where}: empty {what}", file=file, line=ln,
+                                field=at(f"{kind}[{loc}]"))
+            bucket = narration if kind == "say" else captions
+            total = len(caption) + sum(len(c) for c in bucket.get(loc, []))
             if len(caption) > MAX_CAPTION_CHARS or total > MAX_SHOT_CAPTION_CHARS:
-                raise SpecError(f"{where}: captions of more than {MAX_CAPTION_CHARS} characters "
+                raise SpecError(f"{where}: {what} of more than {MAX_CAPTION_CHARS} characters "
                                 f"a line or {MAX_SHOT_CAPTION_CHARS} a shot cannot be read in "
                                 "time; shorten them or split the shot", file=file, line=ln,
-                                field=at(f"caption[{loc}]"))
-            captions.setdefault(loc, []).append(caption)
+                                field=at(f"{kind}[{loc}]"))
+            if kind == "say":
+                narration.setdefault(loc, []).extend(split_sentences(caption))
+            else:
+                captions.setdefault(loc, []).append(caption)
             continue
         fld = _FIELD.match(line)
         if not fld:
-            raise SpecError(f"{where}: expected 'field: value' or '[locale] caption', got "
-                            f"{echo(line, 40)}", file=file, line=ln, field=f"shots.{shot_id}")
+            raise SpecError(f"{where}: expected 'field: value', '[locale] caption' or '[locale] "
+                            f"say: narration', got {echo(line, 40)}", file=file, line=ln,
+                            field=f"shots.{shot_id}")
         key = fld["key"].lower()
         if key not in KEYS:
             raise SpecError(f"{where}: unknown field {echo(key)} (expected one of "
@@ -214,6 +230,13 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                         file=file, line=visual_line or lineno, field=at("visual"))
     camera = get("camera")[1] or (template.camera if template else "static")
 
+    unsaid = [loc for loc in spec.locales if loc not in narration]
+    if narration and unsaid:
+        raise SpecError(f"{where}: no narration for locale(s) {', '.join(unsaid)} (every shot "
+                        "with narration needs a '[locale] say: ...' line per campaign locale)",
+                        file=file, line=lineno, field=at(f"say[{unsaid[0]}]"))
+    for loc, sentences in narration.items():  # the captions default to the narration
+        captions.setdefault(loc, list(sentences))
     missing = [loc for loc in spec.locales if loc not in captions]
     if captions and missing:
         raise SpecError(f"{where}: no caption for locale(s) {', '.join(missing)} (every shot "
@@ -268,7 +291,10 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                 prompt=f"{visual}. Camera: {camera}." if camera != "static" else f"{visual}.",
                 negative_prompt=negative, duration=round(frames / spec.output.fps, 4),
                 frames=frames, seed=seed, captions=captions, image=image,
-                template=template_name, line=lineno, colour=(colour or "match").lower())
+                template=template_name, line=lineno, colour=(colour or "match").lower(),
+                narration=narration,
+                fixed_duration=dur_text is not None or (template is not None
+                                                        and template.duration is not None))
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from model.config import (
     SamplingSettings,
     sampling_settings,
 )
+from tasks.audio.spec import AudioField, AudioSpec, resolve_audio
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SIZES = {(1280, 720), (720, 1280), (832, 480), (480, 832), (1280, 704), (704, 1280)}
@@ -249,6 +250,7 @@ class CampaignSpec(_Strict):
     model: ModelSpec = ModelSpec()
     templates: dict[str, TemplateShot] = Field(default_factory=dict)
     colour: ColourSpec = ColourSpec()
+    audio: AudioField = AudioSpec()  # voices, music, loudness (tasks/audio/spec.py); none: silent
     script: str | None = None       # the script inline
     script_file: Path | None = None  # or in a file, relative to the spec
 
@@ -430,6 +432,8 @@ def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, str, int]:
         spec = spec.model_copy(update={"model": spec.model.model_copy(update={
             "loras": [_resolve_lora(lora, i, base, path, lines)
                       for i, lora in enumerate(spec.model.loras)]})})
+    spec = spec.model_copy(update={"audio": resolve_audio(spec.audio, base, file=str(path),
+                                                          lines=lines)})
     if spec.script_file is not None:
         problem = path_problem(spec.script_file) or file_problem(base / spec.script_file)
         if problem:

@@ -5,6 +5,11 @@ or more cues. The shot's time is then shared among its cues in proportion to how
 to read (characters / reading speed, at least the minimum duration), with a gap after every cue so
 that consecutive cues, and cues of consecutive shots, never touch. A cue never stays longer than
 the maximum duration and never crosses its shot's end: captions change with the picture.
+
+A shot whose captions are spoken (``spoken``: one (start, end) per caption line, from the
+voice-over's sentence timings) is timed by the speech instead: each line's first cue starts when
+its sentence starts sounding, a line wrapped into several cues is shared out by characters over
+its sentence, and a cue stays up a moment after its sentence ends (until the next one starts).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class ShotCaptions:
     start: float
     end: float
     lines: Sequence[str] | None = field(default_factory=list)
+    spoken: Sequence[tuple[float, float]] | None = None  # per line: where its sentence sounds
 
     @property
     def duration(self) -> float:
@@ -121,6 +127,10 @@ def build_cues(shots: Sequence[ShotCaptions], locale: str, *,
                 f"{locale} cue(s) need at least {rules.min_seconds * len(groups):.2f} s "
                 f"({rules.min_seconds:.2f} s each); shorten the captions or lengthen the shot",
                 field=where)
+        if shot.spoken is not None and len(shot.spoken) == len(texts) \
+                and len(texts) == len(shot.lines or []):
+            cues.extend(_spoken_cues(shot, texts, rules, gap))
+            continue
         needs = [max(rules.min_seconds, reading_seconds(g, rules)) for g in groups]
         if sum(needs) > available + 1e-9:
             log.warning("shot %r: %s captions need %.1f s to read at %.0f characters/s but the "
@@ -133,4 +143,33 @@ def build_cues(shots: Sequence[ShotCaptions], locale: str, *,
             start, end = round(t, 3), round(min(t + shown, shot.end), 3)
             cues.append(Cue(start=start, end=end, lines=tuple(lines), shot_id=shot.shot_id))
             t += slot + gap
+    return cues
+
+
+HOLD_SECONDS = 0.5  # a spoken cue stays up this long after its sentence ends (if nothing follows)
+
+
+def _spoken_cues(shot: ShotCaptions, texts: list[str], rules: LocaleRules, gap: float
+                 ) -> list[Cue]:
+    """Cues that follow the speech: see the module's docstring."""
+    cues: list[Cue] = []
+    spans = [(max(shot.start, s), min(shot.end, e)) for s, e in shot.spoken or ()]
+    for i, (text, (start, end)) in enumerate(zip(texts, spans)):
+        groups = wrap_caption(text, rules)
+        following = spans[i + 1][0] - gap if i + 1 < len(spans) else shot.end
+        stop = min(following, shot.end, max(end + HOLD_SECONDS, start + rules.min_seconds))
+        weights = [max(1.0, sum(text_width(line, rules) for line in g)) for g in groups]
+        total = sum(weights)
+        t = start
+        for k, (lines, weight) in enumerate(zip(groups, weights)):
+            # Inside the sentence, a cue starts where its share of the characters is spoken.
+            nxt = stop if k == len(groups) - 1 else t + (end - start) * weight / total
+            cue_end = min(nxt - (gap if k < len(groups) - 1 else 0), t + rules.max_seconds)
+            if cue_end - t < rules.min_seconds - 1e-9:
+                log.warning("shot %r: %s cue %r is shown for %.2f s, under the %.2f s minimum; "
+                            "the next sentence starts too soon", shot.shot_id, rules.locale,
+                            " ".join(lines)[:30], cue_end - t, rules.min_seconds)
+            cues.append(Cue(start=round(t, 3), end=round(max(cue_end, t + 0.04), 3),
+                            lines=tuple(lines), shot_id=shot.shot_id))
+            t = nxt
     return cues

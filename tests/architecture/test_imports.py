@@ -109,7 +109,7 @@ def test_bench_does_not_import_tests():
     assert not offenders
 
 
-@pytest.mark.parametrize("package", ["model", "storage", "media", "moderation", "tasks.render",
+@pytest.mark.parametrize("package", ["model", "storage", "media", "moderation", "tasks.audio", "tasks.render",
                                      "tasks.subtitles", "tasks.watermark", "tasks.stabilize"])
 def test_public_names_import(package):
     module = importlib.import_module(package)

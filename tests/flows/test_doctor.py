@@ -9,7 +9,7 @@ def rows(output: str) -> dict[str, str]:
     found = {}
     for line in output.splitlines():
         cells = [c.strip() for c in line.split("│") if c.strip()]
-        if len(cells) >= 2 and cells[0] in ("ffmpeg", "fonts", "cuda", "weights", "svd",
+        if len(cells) >= 2 and cells[0] in ("ffmpeg", "fonts", "voices", "cuda", "weights", "svd",
                                             "database", "prefect"):
             found[cells[0]] = cells[1]
     return found
@@ -20,8 +20,10 @@ def test_doctor_reports_every_check(factory_env):
 
     result = CliRunner().invoke(app, ["doctor"], terminal_width=200)
     table = rows(result.output)
-    assert set(table) == {"ffmpeg", "fonts", "cuda", "weights", "svd", "database", "prefect"}
+    assert set(table) == {"ffmpeg", "fonts", "voices", "cuda", "weights", "svd", "database",
+                          "prefect"}
     assert table["ffmpeg"] == "ok" and table["database"] == "ok" and table["fonts"] == "ok"
+    assert table["voices"] == "ok" and "en piper:en_US-joe-medium" in result.output
     assert table["weights"] == table["svd"] == "-"  # optional and not set: not a failure
     assert result.exit_code == 0, result.output
 

@@ -48,8 +48,12 @@ def test_example_campaign_parses_in_three_languages():
     for shot in campaign.shots:
         assert (shot.frames - 1) % 4 == 0
         assert shot.duration == pytest.approx(shot.frames / 16)
-    # The harvest shot says 3s: 48 frames -> nearest 4n+1 is 49.
-    assert campaign.shots[1].frames == 49
+    # Every shot is narrated in every locale; the captions are the narration's sentences, and
+    # no shot has a fixed length: the speech times them when the campaign runs.
+    assert cup.narration["en"] == ["Jasmine Pearl, 20% off this week only."]
+    assert all(s.narration.keys() == {"zh-CN", "en", "ar"} and s.captions == s.narration
+               and not s.fixed_duration for s in campaign.shots)
+    assert campaign.spec.audio.music.endswith("calm.m4a") and campaign.spec.audio.loudness == -14
     # Template shots take their seed from the template, so every campaign renders them alike.
     assert campaign.shots[0].template == "intro"
 
