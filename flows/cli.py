@@ -39,15 +39,30 @@ def _quiet_prefect() -> None:
 SPEC_FILE = input_file("a campaign spec file (YAML or JSON)")
 
 
+def _check_layout(campaign) -> None:
+    """The overlays of every locale and format fit their safe zones (SpecError otherwise): the
+    same layout the localize stage makes, so a run of a valid spec never fails on it."""
+    from flows.settings import get_settings
+    from media.fonts import default_fonts_dir
+    from tasks.layout import check_layout
+
+    check_layout(campaign, fonts_dir=get_settings().fonts_dir or default_fonts_dir(),
+                 logo=campaign.spec.brand.logo)
+
+
 @app.command()
 def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).",
                                                   callback=SPEC_FILE)]) -> None:
-    """Check a campaign spec and its script; print its shots. Exits 1 on any error."""
+    """Check a campaign spec and its script, and that every locale's label, captions and end
+    card fit every format's safe zone; print its shots. Exits 1 on any error."""
     from tasks.script import load_campaign
 
     campaign = load_campaign(spec)
+    _check_layout(campaign)
+    formats = campaign.spec.output.formats
     table = Table(title=f"{campaign.id}: {len(campaign.shots)} shots, locales "
-                        f"{', '.join(campaign.spec.locales)}")
+                        f"{', '.join(campaign.spec.locales)}"
+                        + (f", formats {', '.join(formats)}" if formats else ""))
     for col in ("shot", "seconds", "frames", "seed", "template", "prompt"):
         table.add_column(col)
     for s in campaign.shots:
@@ -68,7 +83,7 @@ def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).
     """Render, localize and publish a campaign; print where the clips went."""
     from tasks.script import load_campaign
 
-    load_campaign(spec)  # fail fast, before Prefect starts, on an invalid spec
+    _check_layout(load_campaign(spec))  # fail fast, before Prefect starts, on an invalid spec
     _quiet_prefect()
     from flows.campaign import campaign
 
