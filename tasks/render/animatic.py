@@ -48,6 +48,14 @@ def _camera_path(camera: str, t: float) -> tuple[float, float, float]:
     return zoom, dx, dy
 
 
+def _description(request: RenderRequest) -> str:
+    """The shot's visual description: the prompt without the camera note the script appends
+    (tasks/script.py: "<visual>. Camera: <hint>.")."""
+    note = f" Camera: {request.camera}."
+    prompt = request.prompt.strip()
+    return prompt[:-len(note)] if request.camera and prompt.endswith(note) else prompt
+
+
 def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
     """Words (characters, for text without spaces) into lines no wider than ``width`` px."""
     units = text.split() if " " in text.strip() else list(text)
@@ -157,14 +165,15 @@ class AnimaticBackend:
         to the render's details (review artifacts)."""
         x0, y0, x1, y1 = self.text_area(request)
         area_w, area_h = x1 - x0, y1 - y0
+        description = _description(request)
         unit = min(request.width, request.height)
         title = request.title or ""
         for scale in (1.0, 0.85, 0.7, 0.6, 0.5):
             title_px = max(10, int(unit / 14 * scale))
             body_px = max(9, int(unit / 26 * scale))
             title_font = self._font(title_px, title or "A")
-            body_font = self._font(body_px, request.prompt)
-            lines = _wrap(request.prompt, body_font, area_w)[:5]
+            body_font = self._font(body_px, description or "A")
+            lines = _wrap(description, body_font, area_w)[:5]
             titles = _wrap(title, title_font, area_w)[:2] if title else []
             height = len(titles) * int(title_px * 1.25) + int(title_px * 0.4 if titles else 0) \
                 + len(lines) * int(body_px * 1.4)
