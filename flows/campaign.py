@@ -54,8 +54,12 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
     masters: dict[str | None, Master] = {}
     renders: dict[str, CachedRender] = {}
     first_frame: dict = {}
-    for fmt in output.rendered_formats():  # each rendered format: its own renders and master
-        fplan = plan_for_format(plan, factory.backend, fmt)
+    sizes = {layout.format: layout.size for layout in delivery_layouts(campaign.spec)}
+    # Each rendered format has its own renders and master; 1:1 and 4:5 are crops of one of
+    # them, except from a backend that draws any size (the storyboard lays them out itself).
+    drawn = getattr(factory.backend, "any_size", False) and bool(output.formats)
+    for fmt in output.delivery_formats() if drawn else output.rendered_formats():
+        fplan = plan_for_format(plan, factory.backend, fmt, sizes.get(fmt) if drawn else None)
         with watch("render"):
             done = render_shots(factory, fplan)
             first_frame.update(first_frame_fidelity_task(fplan.requests, fplan.keys, done,

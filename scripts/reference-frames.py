@@ -69,7 +69,10 @@ def main(manifest_path: Path, out_dir: Path) -> None:
             sheet.paste(panel, (x, 0))
             x += panel.width + gap
         path = out_dir / f"formats-{get_format(fmt).slug}.png"
-        sheet.save(path, optimize=True)
+        # A 256-colour palette keeps the files small (docs/images is committed); text and the
+        # safe-zone outline keep their edges.
+        sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE) \
+            .save(path, optimize=True)
         print(path, sheet.size)
 
 

@@ -68,14 +68,14 @@ def request_for(shot: Shot, spec: CampaignSpec, size: tuple[int, int] | None = N
     )
 
 
-def plan_for_format(plan: RunPlan, backend: RenderBackend, format: str | None) -> RunPlan:
-    """The run's plan for one rendered format: every shot at that format's native size (its
-    own render keys; the run records keep the first format's)."""
+def plan_for_format(plan: RunPlan, backend: RenderBackend, format: str | None,
+                    size: tuple[int, int] | None = None) -> RunPlan:
+    """The run's plan for one rendered format: every shot at that format's native size (or
+    ``size``), with its own render keys; the run records keep the first format's."""
     if format is None or format == plan.format:
         return plan
-
     spec = plan.campaign.spec
-    size = native_size(format, (spec.output.width, spec.output.height))
+    size = size or native_size(format, (spec.output.width, spec.output.height))
     requests = {s.id: request_for(s, spec, size) for s in plan.campaign.shots}
     keys = {sid: render_key(backend, r) for sid, r in requests.items()}
     return dataclasses.replace(plan, requests=requests, keys=keys, format=format)

@@ -103,6 +103,9 @@ class AnimaticBackend:
 
     name = "animatic"
     image_role = IMAGE_DRAWN
+    # Draws any size: a 1:1 or 4:5 storyboard is laid out for its own frame and safe zone (a
+    # crop of the 9:16 board would cut its words); model backends crop (tasks/reframe.py).
+    any_size = True
 
     def __init__(self, *, fonts_dir: Path | None = None) -> None:
         self.fonts = font_candidates(fonts_dir)

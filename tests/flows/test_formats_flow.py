@@ -141,3 +141,29 @@ def test_manifest_lists_formats_only_when_the_spec_has_them(prefect_harness, fac
     assert manifest["clips"][0]["key"].startswith("legacy/legacy-1/ar/video-")
     saved = json.loads((factory_env / "store" / manifest["manifest_key"]).read_text())
     assert saved["locales"] == ["ar"]
+
+
+def test_a_model_backend_crops_the_square_from_the_vertical_master(prefect_harness, factory_env,
+                                                                   tmp_path, monkeypatch):
+    """Backends that render only model sizes get 1:1 as a subject-following crop of 9:16."""
+    from flows.campaign import campaign
+    from flows.runtime import get_factory
+    from storage.models import Run
+    from tasks.render.animatic import AnimaticBackend
+
+    monkeypatch.setattr(AnimaticBackend, "any_size", False)
+    spec = tmp_path / "c.yaml"
+    spec.write_text(
+        "id: crop\nbrand: {name: C}\noutput: {width: 448, height: 256, fps: 16, "
+        "formats: [9:16, 1:1]}\nlocales: [en]\naudio: none\nscript: |\n  ## a\n  duration: 1s\n"
+        "  camera: slow pan right\n  visual: A cup\n  [en] A cup of tea.\n", encoding="utf-8")
+    manifest = campaign(spec_path=str(spec), run_id="crop-1")
+    sizes = {c["format"]: (c["width"], c["height"]) for c in manifest["clips"]}
+    assert sizes == {"9:16": (256, 448), "1:1": (256, 256)}
+    factory = get_factory()
+    with factory.db.session() as s:
+        masters = s.get(Run, "crop-1").metrics["masters"]
+    meta = json.loads(factory.cache_store.get_bytes(f"masters/{masters['1:1']}.json"))
+    assert meta["source"] == masters["9:16"]                 # cropped from the 9:16 master
+    assert meta["reports"]["reframe"]["axis"] == "y" and meta["reports"]["reframe"]["size"] \
+        == [256, 256]
