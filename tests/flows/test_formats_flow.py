@@ -167,3 +167,15 @@ def test_a_model_backend_crops_the_square_from_the_vertical_master(prefect_harne
     assert meta["source"] == masters["9:16"]                 # cropped from the 9:16 master
     assert meta["reports"]["reframe"]["axis"] == "y" and meta["reports"]["reframe"]["size"] \
         == [256, 256]
+
+    # A locale added later comes in every format, from the stored masters (no render).
+    from flows.localize import localize
+
+    spec.write_text(spec.read_text(encoding="utf-8").replace("locales: [en]",
+                                                              "locales: [en, ar]")
+                    + "  [ar] كوب شاي.\n", encoding="utf-8")
+    more = localize(run_id="crop-1", locales=["ar"], spec_path=str(spec))
+    assert sorted((c["format"], c["locale"]) for c in more["clips"]) == [
+        ("1:1", "ar"), ("1:1", "en"), ("9:16", "ar"), ("9:16", "en")]
+    assert all(f"/{c['format'].replace(':', 'x')}/{c['locale']}/" in c["key"]
+               for c in more["clips"])
