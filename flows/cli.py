@@ -32,8 +32,26 @@ out = Console()
 
 
 def _quiet_prefect() -> None:
+    """Before Prefect is imported: quiet, and pointed at this machine's server (flows/connect.py):
+    PREFECT_API_URL, else a running `serve` (the run shows in its UI), else a temporary server
+    this command starts and announces (so `review` from another terminal can reach it)."""
+    from flows.connect import read_announcement, use_local_prefect
+    from flows.settings import get_settings
+
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    data_dir = get_settings().data_dir
+    api = use_local_prefect(data_dir)
+    if api is None:
+        from flows.connect import start_announced_temporary_server
+
+        with console.status("starting a temporary Prefect server (`content-factory serve` "
+                            "keeps one running)"):
+            start_announced_temporary_server(data_dir)
+        return
+    serving = read_announcement(data_dir)
+    ui = serving.ui_url if serving and serving.api_url == api and serving.ui_url else api
+    typer.echo(f"Prefect: {api} (runs show in the UI at {ui})", err=True)
 
 
 SPEC_FILE = input_file("a campaign spec file (YAML or JSON)")
@@ -112,6 +130,7 @@ def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
                  "--silent", help="No voice-over and no music.")] = False,
              ) -> None:
     """Publish more locales of a finished run from its stored master (no rendering)."""
+    run_id = _known_run(run_id)  # a typo fails here, in well under a second
     _quiet_prefect()
     from flows.localize import localize as localize_flow
 
@@ -156,6 +175,18 @@ def doctor() -> None:
         table.add_row(name, mark[passed], detail)
     out.print(table)
     raise typer.Exit(0 if ok else 1)
+
+
+def _known_run(run_id: str) -> str:
+    """The whole id of a recorded run, given its id or a unique prefix of it (StorageError
+    otherwise); no Prefect involved."""
+    from flows.settings import get_settings
+    from storage.db import open_database
+    from storage.records import resolve_run_id
+
+    db = open_database(get_settings().database_url)
+    with db.session() as s:
+        return resolve_run_id(s, run_id)
 
 
 def _print_manifest(manifest: dict) -> None:

@@ -76,6 +76,28 @@ def get_run(s: Session, run_id: str) -> Run:
     return run
 
 
+def resolve_run_id(s: Session, ref: str, *, must_exist: bool = True) -> str:
+    """The whole id of the run ``ref`` names: its id, or a prefix only one run id starts with.
+
+    StorageError when none does (unless ``must_exist`` is False: then ``ref`` is a new id) or
+    when several do (the message lists a few).
+    """
+    ref = ref.strip()
+    if not ref or s.get(Run, ref) is not None:
+        return ref
+    matches = list(s.scalars(select(Run.id).where(Run.id.startswith(ref, autoescape=True))
+                             .order_by(Run.id).limit(6)))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise StorageError(f"run id {ref!r} is the start of several runs ({shown}); give more "
+                           "of it (see `content-factory runs`)")
+    if not must_exist:
+        return ref
+    raise StorageError(f"no run {ref!r} in the run records (see `content-factory runs`)")
+
+
 def add_run_metrics(s: Session, run_id: str, **metrics: Any) -> None:
     run = get_run(s, run_id)
     merged = dict(run.metrics or {})
