@@ -57,6 +57,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.errors import ConfigError, SpecError, echo
 from common.inputs import MAX_DEPTH, load_json
+from flows.jobs import JobsConfig, jobs_router
+from flows.jobs import install_handlers as install_jobs_handlers
+from flows.jobs import settings_config as jobs_settings_config
 from tasks.product import load_product
 
 log = logging.getLogger(__name__)
@@ -204,11 +207,12 @@ def load_or_create_secret(path: Path) -> str:
 
 
 def create_app(settings: IngestSettings, *, database_url: str | None = None,
-               emitter: Emitter | None = None, clock: Callable[[], float] = time.time
-               ) -> FastAPI:
+               emitter: Emitter | None = None, clock: Callable[[], float] = time.time,
+               jobs: JobsConfig | None = None) -> FastAPI:
     """The FastAPI app. ``emitter`` defaults to Prefect's ``emit_event``; ``clock`` to wall time.
 
-    ``database_url`` holds the dedup ledger; it defaults to the factory database.
+    ``database_url`` holds the dedup ledger; it defaults to the factory database. ``jobs``: the
+    jobs API (flows/jobs.py), by default from the factory settings when FACTORY_API_TOKEN is set.
     """
     from storage.db import open_database
     from storage.events import claim_event, mark_emitted, release_event
@@ -225,7 +229,12 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
         import prefect.events  # noqa: F401  (import now: ~2 s that would delay the first webhook)
     emit = emitter or prefect_emitter
 
-    app = FastAPI(title="content-factory catalog ingest", docs_url=None, redoc_url=None)
+    app = FastAPI(title="content-factory catalog ingest and jobs API", docs_url="/docs",
+                  redoc_url=None)
+    jobs = jobs or jobs_settings_config(database_url=database_url)
+    if jobs is not None:
+        install_jobs_handlers(app)
+        app.include_router(jobs_router(jobs))
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -341,7 +350,11 @@ def main(argv: list[str] | None = None) -> None:
         from flows.settings import get_settings
         secret_file = get_settings().data_dir.resolve() / "ingest.secret"
         settings.secret = SecretStr(load_or_create_secret(secret_file))
-    app = create_app(settings)
+    from flows.settings import get_settings
+    factory = get_settings()
+    token = (factory.api_token.get_secret_value() if factory.api_token
+             else load_or_create_secret(factory.data_dir.resolve() / "api.token"))
+    app = create_app(settings, jobs=jobs_settings_config(token=token))
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 

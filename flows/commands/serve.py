@@ -81,6 +81,9 @@ def register(app: typer.Typer) -> None:
         secret_file = data_dir / "ingest.secret"
         secret = (ingest.secret.get_secret_value() if ingest.secret
                   else load_or_create_secret(secret_file))
+        token_file = data_dir / "api.token"
+        if not settings.api_token:
+            load_or_create_secret(token_file)  # made now, so it can be read before a call
         options = LocalOptions(prefect_home=data_dir / "prefect", data_dir=data_dir, host=host,
                                prefect_port=port, ingest_port=ingest_port, ingest_secret=secret,
                                gpus=gpus, cpu_slots=cpu_slots, poll_s=poll, log_dir=logs)
@@ -104,6 +107,8 @@ def register(app: typer.Typer) -> None:
                           f" polling every {poll:g} s\n"
                           f"  webhooks     POST {factory.ingest_url}{ingest.path}  (secret: "
                           f"{'FACTORY_INGEST_SECRET' if ingest.secret else secret_file})\n"
+                          f"  jobs API     {factory.ingest_url}/docs  (bearer token: "
+                          f"{'FACTORY_API_TOKEN' if settings.api_token else token_file})\n"
                           "Ctrl-C stops everything.")
             child = factory.wait()
             console.print(f"[red]{child.name} exited with code {child.process.returncode}; "
