@@ -56,11 +56,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.errors import ConfigError, SpecError, echo
-from common.inputs import MAX_DEPTH, load_json
+from common.inputs import MAX_DEPTH
+from flows.bodies import Rejected, parse_json_body, validate_product
 from flows.jobs import JobsConfig, jobs_router
 from flows.jobs import install_handlers as install_jobs_handlers
 from flows.jobs import settings_config as jobs_settings_config
-from tasks.product import load_product
 
 log = logging.getLogger(__name__)
 
@@ -123,45 +123,6 @@ def product_event(product: dict[str, Any], *, updated: bool, event_id: str
     resource = {"prefect.resource.id": f"catalog.product.{sku}", "prefect.resource.name": sku,
                 "catalog.event-id": event_id}
     return event, resource, uuid.uuid5(EVENT_NAMESPACE, event_id)
-
-
-def validate_product(data: Any, source: str = "webhook") -> dict[str, Any]:
-    """The product record as the flow will get it; :class:`SpecError` names the bad field."""
-    if not isinstance(data, dict):
-        raise SpecError("the body must be a JSON object (a product record)", file=source,
-                        field="body")
-    return load_product(data, source).model_dump(mode="json", exclude_none=True)
-
-
-class Rejected(Exception):
-    """An HTTP answer other than 'emitted': status, message and the field it concerns."""
-
-    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.field = status, detail, field
-
-
-def parse_json_body(body: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """A request body as JSON data, by the rules every factory endpoint applies.
-
-    Strict UTF-8; at most ``max_depth`` levels of nesting, counted before parsing; numbers
-    finite (no ``NaN``, ``Infinity`` or ``1e400``); no NUL or unpaired surrogate in a string.
-    Raises :class:`Rejected`: 400 when the body cannot be parsed, 422 naming the field when a
-    parsed value is refused.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Rejected(400, f"body is not UTF-8 text (byte {exc.start}: {exc.reason})",
-                       "body") from None
-    try:
-        return load_json(text, source="body", max_depth=max_depth)
-    except SpecError as exc:
-        if exc.field:
-            raise Rejected(422, f"{exc.field}: {exc.detail}", exc.field) from None
-        where = f" (line {exc.line})" if exc.line else ""
-        raise Rejected(400, f"body is not JSON the factory accepts{where}: {exc.detail}",
-                       "body") from None
 
 
 def sign(secret: str, body: bytes, timestamp: str | None = None,

@@ -216,7 +216,7 @@ def read_document(body: bytes, content_type: str, folder: Path, name: str,
                   max_depth: int) -> tuple[dict, Path]:
     """The body (JSON or YAML) as data, and a copy of it in ``folder`` that the spec loader reads
     (so errors carry the body's own line numbers)."""
-    from flows.ingest import Rejected, parse_json_body
+    from flows.bodies import Rejected, parse_json_body
     from tasks.spec import load_structured
 
     kind = content_type.split(";")[0].strip().lower()
@@ -347,7 +347,7 @@ def jobs_router(config: JobsConfig) -> APIRouter:
                             status_code=202)
 
     def submit_product(body: bytes, content_type: str, folder: Path) -> dict:
-        from flows.ingest import validate_product
+        from flows.bodies import validate_product
 
         data, _ = read_document(body, content_type, folder, "product", config.max_depth)
         try:
