@@ -141,23 +141,34 @@ def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
 
 
 @app.command()
-def runs(limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20) -> None:
-    """Recent runs and their state."""
+def runs(limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20,
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+         ) -> None:
+    """Recent runs: whole id (any command also takes a unique start of it), state, duration,
+    clips and the folder they were published to."""
     from flows.settings import get_settings
     from storage.db import open_database
-    from storage.records import recent_runs
+    from storage.records import recent_runs, run_status
 
     db = open_database(get_settings().database_url)
-    table = Table(title="recent runs")
-    for col in ("run", "campaign", "kind", "state", "backend", "locales", "started", "error"):
-        table.add_column(col)
     with db.session() as s:
-        for r in recent_runs(s, limit):
-            table.add_row(r.id, r.campaign_id, r.kind, r.state, r.backend,
-                          ",".join(r.locales or []),
-                          r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "",
-                          (r.error or "")[:60])
-    out.print(table)
+        rows = [run_status(s, r) for r in recent_runs(s, limit)]
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    # Plain aligned lines (like `docker ps`), never wrapped: ids and folders are copied from here.
+    header = ("RUN", "STATE", "STARTED (UTC)", "DURATION", "CLIPS", "OUTPUT", "ERROR")
+    lines = [header] + [(
+        r["run_id"], r["state"], (r["started_at"] or "-")[:19].replace("T", " "),
+        f"{r['duration_s']:.1f} s" if r["duration_s"] is not None else "-",
+        f"{sum(c['url'] is not None for c in r['clips'])}/{len(r['locales'])}",
+        (r["output"] or "-").removeprefix("file://"), one_line(r["error"] or "", 100))
+        for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(line, widths)), line[-1]])
+                   .rstrip())
 
 
 @app.command()

@@ -112,6 +112,12 @@ def run_status(s: Session, run: Run) -> dict[str, Any]:
                       "key": video.object_key if video else None,
                       "target": video.target if video else None})
     published = sum(c["url"] is not None for c in clips)
+    target = next((c["target"] for c in clips if c["target"]), None)
+    output = None
+    if target:  # CAMPAIGN/RUN/ on the target, as publish lays it out (storage/publish.py)
+        from storage.publish import run_prefix
+
+        output = f"{target.rstrip('/')}/{run_prefix(run.campaign_id, run.id)}"
     locales = max(len(run.locales or []), 1)
     if run.state == "completed":
         stage, progress = "done", 1.0
@@ -137,7 +143,7 @@ def run_status(s: Session, run: Run) -> dict[str, Any]:
             if started and finished else None,
             "error": run.error, "flow_run_id": run.flow_run_id,
             "shots": {"total": len(shots), "rendered": rendered},
-            "clips": clips, "manifest_key": run.manifest_key}
+            "clips": clips, "output": output, "manifest_key": run.manifest_key}
 
 
 def _iso(at: datetime | None) -> str | None:
