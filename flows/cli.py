@@ -60,10 +60,20 @@ SPEC_FILE = input_file("a campaign spec file (YAML or JSON)")
 @app.command()
 def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).",
                                                   callback=SPEC_FILE)]) -> None:
-    """Check a campaign spec and its script; print its shots. Exits 1 on any error."""
+    """Check a campaign spec and its script; print its shots, or every problem, one a line.
+    Exits 1 on any problem."""
+    from common.errors import SpecError
     from tasks.script import load_campaign
 
-    campaign = load_campaign(spec)
+    try:
+        campaign = load_campaign(spec)
+    except SpecError as exc:
+        problems = getattr(exc, "problems", [exc])
+        for problem in problems:
+            _fail(str(problem), EXIT_ERROR)
+        if len(problems) > 1:
+            typer.echo(f"{len(problems)} problems in {spec}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
     table = Table(title=f"{campaign.id}: {len(campaign.shots)} shots, locales "
                         f"{', '.join(campaign.spec.locales)}")
     for col in ("shot", "seconds", "frames", "seed", "template", "prompt"):
