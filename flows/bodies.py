@@ -7,6 +7,7 @@ validate product records with :func:`validate_product`, so both refuse the same 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from common.errors import SpecError
@@ -19,7 +20,13 @@ def validate_product(data: Any, source: str = "webhook") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SpecError("the body must be a JSON object (a product record)", file=source,
                         field="body")
-    return load_product(data, source).model_dump(mode="json", exclude_none=True)
+    product = load_product(data, source)
+    if product.image and "://" not in product.image and not Path(product.image).is_absolute():
+        raise SpecError(f"{product.image!r} is a relative path, and a {source} body has no "
+                        "folder it could be relative to: give an https://, s3:// or file:// "
+                        "URL, or an absolute path on the factory's machine", file=source,
+                        field="image")
+    return product.model_dump(mode="json", exclude_none=True)
 
 
 class Rejected(Exception):

@@ -97,6 +97,7 @@ def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).
     from tasks.script import load_campaign
 
     load_campaign(spec)  # fail fast, before Prefect starts, on an invalid spec
+    run_id = _known_run(run_id, must_exist=False) if run_id else None
     _quiet_prefect()
     from flows.campaign import campaign
 
@@ -120,6 +121,7 @@ def product(record: Annotated[Path, typer.Argument(
 
     item = load_product_file(record)
     data, _ = load_structured(record)
+    run_id = _known_run(run_id, must_exist=False) if run_id else None
     _quiet_prefect()
     from flows.product import product_clip
 
@@ -198,16 +200,16 @@ def doctor() -> None:
     raise typer.Exit(0 if ok else 1)
 
 
-def _known_run(run_id: str) -> str:
+def _known_run(run_id: str, *, must_exist: bool = True) -> str:
     """The whole id of a recorded run, given its id or a unique prefix of it (StorageError
-    otherwise); no Prefect involved."""
+    otherwise; with ``must_exist`` False an unknown id is a new run's); no Prefect involved."""
     from flows.settings import get_settings
     from storage.db import open_database
     from storage.records import resolve_run_id
 
     db = open_database(get_settings().database_url)
     with db.session() as s:
-        return resolve_run_id(s, run_id)
+        return resolve_run_id(s, run_id, must_exist=must_exist)
 
 
 def _print_manifest(manifest: dict) -> None:

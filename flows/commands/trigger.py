@@ -2,7 +2,8 @@
 
 The same event the ingest endpoint emits for a verified webhook, sent straight to the Prefect
 server (PREFECT_API_URL, default the local ``serve`` at http://127.0.0.1:4200/api); the
-``product-clip/catalog`` deployment's trigger starts a product clip from it.
+``product-clip/catalog`` deployment's trigger starts a product clip from it. A photo named by a
+relative path is beside the record: the event carries its absolute path.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ def product(
     from tasks.product import load_product_file
 
     payload = load_product_file(record).model_dump(mode="json", exclude_none=True)
+    image = payload.get("image")
+    if image and "://" not in image and not Path(image).is_absolute():
+        # The flow runs in a worker elsewhere: a photo beside the record goes by its full path.
+        photo = (record.parent / image).resolve()
+        if not photo.is_file():
+            from common.errors import SpecError
+            raise SpecError(f"image file {image!r} is not beside the record ({photo} does not "
+                            "exist)", file=str(record), field="image")
+        payload["image"] = str(photo)
     event_id = f"manual-{uuid.uuid4()}"
     event, resource, prefect_id = product_event(payload, updated=updated, event_id=event_id)
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
