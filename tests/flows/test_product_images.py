@@ -4,14 +4,12 @@ the flow and kept with the run, relative paths refused where there is no record 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from flows.cli import run_cli
 from tests.flows.test_ingest import NOW, PRODUCT, RecordingEmitter, headers, make_client, post
-from tests.flows.test_jobs_api import AUTH, client_for
 from tests.storage.test_fetch import png_bytes, site  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,32 +46,25 @@ def test_the_webhook_takes_urls_and_absolute_paths_only(tmp_path, image, status)
         assert answer.json()["field"] == "image"
 
 
-def test_a_product_posted_with_an_http_photo_keeps_it_in_the_run(prefect_harness, factory_env,
-                                                                 site):  # noqa: F811
-    from flows.jobs import LocalLauncher
-    from flows.settings import get_settings
+def test_a_products_http_photo_is_fetched_into_the_run(
+        prefect_harness, factory_env, site, monkeypatch):  # noqa: F811  (site: a fixture)
+    import flows.product
 
     base, root = site
     data = png_bytes(64, 64)
     (root / "tea.png").write_bytes(data)
-    client = client_for(factory_env, LocalLauncher(get_settings().database_url))
+    made = []  # the campaign the pipeline would render (its run is tested elsewhere)
+    monkeypatch.setattr(flows.product, "produce", lambda factory, campaign, run_id:
+                        made.append(campaign) or {"run_id": run_id})
     record = {"sku": "TEA-9", "title": "Tea", "price": 3.5, "locales": ["en"],
               "image": f"{base}/tea.png"}
-    posted = client.post("/products", json=record, headers=AUTH)
-    assert posted.status_code == 202, posted.text
-    run_id = posted.json()["run_id"]
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        status = client.get(f"/runs/{run_id}", headers=AUTH).json()
-        if status["state"] not in ("queued", "running"):
-            break
-        time.sleep(0.5)
-    assert status["state"] == "completed", status
+    flows.product.product_clip(sku="TEA-9", product=record, run_id="tea-9-1")
     kept = list((factory_env / "work" / "products" / "images").iterdir())
     assert [p.read_bytes() for p in kept] == [data]
-    from storage.db import open_database
-    from storage.models import Run
+    [campaign] = made
+    assert [s.image for s in campaign.shots if s.image] == [str(kept[0])]
+    assert str(kept[0]) in campaign.script  # stored with the run when it is planned
 
-    with open_database(get_settings().database_url).session() as s:
-        stored = s.get(Run, run_id).campaign.spec
-    assert str(kept[0]) in stored["script"]  # the run's spec names the kept photo
+    (root / "tea.png").write_text("not a photo")
+    with pytest.raises(Exception, match="not a PNG, JPEG or WebP"):
+        flows.product.product_clip(sku="TEA-9", product=record, run_id="tea-9-2")
