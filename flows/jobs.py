@@ -82,9 +82,16 @@ class DeploymentLauncher:
     @staticmethod
     def _run(name: str, parameters: dict, run_id: str) -> str:
         from prefect.deployments import run_deployment
+        from prefect.exceptions import ObjectNotFound
 
-        flow_run = run_deployment(name, parameters=parameters, timeout=0,
-                                  flow_run_name=run_id)
+        from common.errors import ConfigError
+
+        try:
+            flow_run = run_deployment(name, parameters=parameters, timeout=0,
+                                      flow_run_name=run_id)
+        except ObjectNotFound:
+            raise ConfigError(f"deployment {name} is not registered on the Prefect server "
+                              "(`content-factory serve` or `deploy` registers it)") from None
         return str(flow_run.id)
 
 
