@@ -26,14 +26,17 @@ def product(
     updated: Annotated[bool, typer.Option("--updated/--created",
                                           help="Emit catalog.product.updated or .created.")] = False,
     api_url: Annotated[str | None, typer.Option(
-        help="Prefect API; default PREFECT_API_URL or http://127.0.0.1:4200/api.")] = None,
+        help="Prefect API; default PREFECT_API_URL, else the running `serve`'s, else "
+             "http://127.0.0.1:4200/api.")] = None,
 ) -> None:
     """Validate PRODUCT and emit catalog.product.created (or --updated) for it."""
     import os
     import uuid
 
+    from flows.connect import use_local_prefect
+
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    api_url = api_url or os.environ.get("PREFECT_API_URL") or "http://127.0.0.1:4200/api"
+    api_url = api_url or use_local_prefect() or "http://127.0.0.1:4200/api"
     os.environ["PREFECT_API_URL"] = api_url  # before Prefect reads its settings
 
     from prefect.events.worker import EventsWorker
