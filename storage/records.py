@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +61,12 @@ def start_run(s: Session, *, run_id: str, campaign_id: str, kind: str, backend: 
     return run
 
 
+def run_prefix(campaign_id: str, run_id: str) -> str:
+    """``CAMPAIGN/RUN/``: where everything a run publishes lives on a target."""
+    safe = [re.sub(r"[^A-Za-z0-9._-]+", "-", part) for part in (campaign_id, run_id)]
+    return f"{safe[0]}/{safe[1]}/"
+
+
 def queue_run(s: Session, *, run_id: str, campaign_id: str, name: str, kind: str,
               spec_path: str, spec_sha256: str, spec: dict, backend: str,
               locales: list[str]) -> Run:
@@ -114,9 +121,7 @@ def run_status(s: Session, run: Run) -> dict[str, Any]:
     published = sum(c["url"] is not None for c in clips)
     target = next((c["target"] for c in clips if c["target"]), None)
     output = None
-    if target:  # CAMPAIGN/RUN/ on the target, as publish lays it out (storage/publish.py)
-        from storage.publish import run_prefix
-
+    if target:  # CAMPAIGN/RUN/ on the target, where publishing puts a run's files
         output = f"{target.rstrip('/')}/{run_prefix(run.campaign_id, run.id)}"
     locales = max(len(run.locales or []), 1)
     if run.state == "completed":

@@ -4,6 +4,7 @@ measured on the real command in a subprocess, as a person at a terminal would se
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -53,14 +54,19 @@ def test_a_commands_temporary_server_serves_reviews_but_never_flows(tmp_path, mo
     assert connect.live_apis(tmp_path) == []
 
 
-def cli(tmp_path: Path, *args: str) -> tuple[int, str, float]:
+def cli(tmp_path: Path, *args: str) -> tuple[int, str, float, float]:
+    """Exit code, output, wall seconds and CPU seconds (user + system) of the command."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FACTORY_", "PREFECT_API"))}
     env.update({"FACTORY_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT),
                 "PREFECT_HOME": str(tmp_path / "prefect")})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
-    return done.returncode, done.stdout + done.stderr, time.monotonic() - start
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return done.returncode, done.stdout + done.stderr, wall, cpu
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -71,11 +77,15 @@ def cli(tmp_path: Path, *args: str) -> tuple[int, str, float]:
     (["product", "tea-01.json"], "tea-01.json: no such file"),
 ])
 def test_a_typo_fails_fast_in_one_line_without_prefect(tmp_path, args, fragment):
-    code, output, seconds = cli(tmp_path, *args)
+    code, output, wall, cpu = cli(tmp_path, *args)
     lines = [line for line in output.splitlines() if line.strip()]
     assert code == 1 and len(lines) == 1 and fragment in lines[0], output
     assert "Traceback" not in output and "temporary server" not in output
-    assert seconds < 5, f"{args} took {seconds:.1f} s"
+    # About 1 s on an idle machine. The bound is on the command's own CPU time, which other
+    # load cannot stretch (a Prefect server start costs 10-30 s of it); the wall-clock bound
+    # only catches waiting, with room for a busy test machine.
+    assert cpu < 5, f"{args} took {cpu:.1f} s of CPU"
+    assert wall < 15, f"{args} took {wall:.1f} s"
     assert not list((tmp_path / "data").glob("prefect-api*.json"))
 
 
@@ -88,11 +98,10 @@ def test_review_approve_with_no_prefect_running_records_it_in_one_clean_line(tmp
         review = record_decision(s, subject_kind="render", subject_id="master-abc",
                                  decision="review", reasons=["weapon: 0.61"],
                                  detector="nudenet", flow_run_id=str(uuid.uuid4())).id
-    code, output, seconds = cli(tmp_path, "review", "approve", str(review), "--reviewer", "kim")
+    code, output, _, _ = cli(tmp_path, "review", "approve", str(review), "--reviewer", "kim")
     assert code == 0, output
     assert "approved by kim" in output and "no Prefect server runs on this machine" in output
     assert "Traceback" not in output and "sqlalchemy" not in output.lower()
     assert len([line for line in output.splitlines() if line.strip()]) == 1
-    assert seconds < 10
     with db.session() as s:
         assert latest_decision(s, "render", "master-abc").decision == "approved"
