@@ -209,7 +209,10 @@ def _known_run(run_id: str, *, must_exist: bool = True) -> str:
 
     db = open_database(get_settings().database_url)
     with db.session() as s:
-        return resolve_run_id(s, run_id, must_exist=must_exist)
+        whole = resolve_run_id(s, run_id, must_exist=must_exist)
+    if whole != run_id:
+        typer.echo(f"run {whole}", err=True)  # which run a start of an id named
+    return whole
 
 
 def _print_manifest(manifest: dict) -> None:

@@ -105,3 +105,16 @@ def test_review_approve_with_no_prefect_running_records_it_in_one_clean_line(tmp
     assert len([line for line in output.splitlines() if line.strip()]) == 1
     with db.session() as s:
         assert latest_decision(s, "render", "master-abc").decision == "approved"
+
+
+def test_a_flow_command_uses_the_announced_serve_and_says_where_its_runs_show(
+        factory_env, monkeypatch, capfd):
+    from flows.cli import _quiet_prefect
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    connect.announce(factory_env, "http://127.0.0.1:4999/api", ui_url="http://127.0.0.1:4999")
+    _quiet_prefect()
+    assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4999/api"
+    monkeypatch.delenv("PREFECT_API_URL")
+    assert capfd.readouterr().err.strip() == (
+        "Prefect: http://127.0.0.1:4999/api (runs show in the UI at http://127.0.0.1:4999)")
