@@ -22,7 +22,6 @@ def make_run(db, run_id: str, *, published: bool = True) -> None:
         start_run(s, run_id=run_id, campaign_id="spring", kind="campaign", backend="animatic",
                   locales=["en"])
         run = s.get(Run, run_id)
-        run.started_at = run.started_at - timedelta(seconds=42)
         if published:
             clip = upsert_clip(s, run_id=run_id, locale="en", content_id=f"c-{run_id}",
                                state="published", duration=3.0, size_bytes=10)
@@ -31,6 +30,8 @@ def make_run(db, run_id: str, *, published: bool = True) -> None:
                                url=f"file:///srv/store/spring/{run_id}/en/video-1.mp4",
                                sha256="0" * 64, size_bytes=10, uploaded=True)
         finish_run(s, run_id, state="completed")
+        # exactly 42 s, however long this machine took between the two calls
+        run.started_at = run.finished_at - timedelta(seconds=42)
 
 
 @pytest.fixture
