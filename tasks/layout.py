@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.errors import ConfigError, LayoutError, SpecError
+from common.errors import ConfigError, LayoutError, SpecError, spec_problems
 from media.fonts import pick_font
 from media.formats import Format, crop_size, get_format, native_size, nearest_format
 from media.locales import LocaleRules, language, rules_for
@@ -156,6 +156,8 @@ def check_layout(campaign, *, fonts_dir: Path | None = None, logo: Path | None =
                          for f, m in end_card_problems(campaign, locale, layout,
                                                        fonts_dir=fonts_dir)]
     if problems:
-        listing = "; ".join(f"{field} {message}" for field, message in problems)
-        raise SpecError(f"{len(problems)} overlay(s) do not fit their format's safe zone: "
-                        f"{listing}", file=campaign.source, field=problems[0][0])
+        # One error per overlay that cannot fit, each naming its field, locale and format
+        # (`validate` prints them one a line).
+        raise spec_problems([SpecError(f"{message} (does not fit the format's safe zone)",
+                                       file=campaign.source, field=field)
+                             for field, message in problems])
