@@ -162,7 +162,7 @@ class AnimaticBackend:
         return x0, top, x1, bottom
 
     def caption_panel(self, request: RenderRequest) -> tuple[np.ndarray, tuple[int, int]]:
-        """The shot's title and description, for the client: premultiplied-free RGBA
+        """The shot's title and description, for the client: straight-alpha RGBA
         ``[h, w, 4]`` and its top-left corner, fixed in the frame (every camera move keeps it
         inside the safe zone). Seeds, template names and camera notes are not drawn: they go
         to the render's details (review artifacts)."""
