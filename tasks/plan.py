@@ -90,7 +90,7 @@ def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
     requests = {s.id: request_for(s, campaign.spec) for s in campaign.shots}
     keys = {sid: render_key(backend, r) for sid, r in requests.items()}
     stored = {"spec": campaign.spec.model_dump(mode="json"), "script": campaign.script,
-              "source": campaign.source}
+              "source": campaign.source, "variant": campaign.variant}
     with db.session() as s:
         upsert_campaign(s, campaign_id=campaign.id, name=campaign.spec.name or campaign.id,
                         kind=campaign.kind, spec_path=campaign.source,
@@ -121,19 +121,25 @@ def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> 
         recorded = {shot.shot_id: (shot.prompt, shot.seed, shot.frames) for shot in run.shots}
     lengths = {shot_id: frames for shot_id, (_, _, frames) in recorded.items()}
     if spec_path:
-        campaign = spoken_lengths(load_campaign(spec_path), lengths)  # speech timed them
+        campaign = load_campaign(spec_path)
+        if stored.get("variant"):  # a variant's run: the updated spec, as that variant
+            from tasks.variants import apply_variant, pick_variants
+
+            campaign = apply_variant(campaign, pick_variants(campaign, [stored["variant"]])[0])
+        campaign = spoken_lengths(campaign, lengths)  # speech timed them
         for shot in campaign.shots:
             if recorded.get(shot.id) != (shot.prompt, shot.seed, shot.frames):
                 raise SpecError(f"shot {shot.id!r} differs from run {run_id} (prompt, seed or "
                                 "length changed): render it with `content-factory run` instead",
                                 file=spec_path, line=shot.line, field=f"shots.{shot.id}")
-        return dataclasses.replace(campaign, kind=kind)
+        return dataclasses.replace(campaign, kind=kind, variant=stored.get("variant", ""))
     spec = CampaignSpec.model_validate(stored["spec"])
     source = stored.get("source", "")
     shots = parse_script(stored.get("script", ""), spec, file=f"{source} (stored)",
                          base_dir=Path(source).parent if source else None)
     return spoken_lengths(Campaign(spec=spec, shots=shots, source=source, sha256=sha, kind=kind,
-                                   script=stored.get("script", "")), lengths)
+                                   script=stored.get("script", ""),
+                                   variant=stored.get("variant", "")), lengths)
 
 
 def check_captions(campaign: Campaign, locales: list[str]) -> None:

@@ -15,6 +15,9 @@ The script is written by people, one block per shot::
     [zh-CN] 春天来了。
     [en] say: Spring is here.       <- narration per locale, spoken by the locale's voice; the
                                        captions default to it (one caption per sentence)
+    visual@b: A teapot in the rain  <- optional alternatives for the spec's variants (label b)
+    [en@b] Rain or shine.              (tasks/variants.py); the shot keeps its length, timed
+                                       from its plain lines
 
 Lines starting with a single ``#`` are comments. Every error names the file, line and field.
 """
@@ -47,7 +50,8 @@ MAX_CAPTION_CHARS = 200          # one caption line
 MAX_SHOT_CAPTION_CHARS = 600     # all of one shot's captions in one locale
 MAX_FIELD_CHARS = 2000           # a visual description, camera hint or negative prompt
 
-_FIELD = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:\s*(?P<value>.*)$")
+_FIELD = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)(?:@(?P<alt>[^\s:]*))?\s*:\s*(?P<value>.*)$")
+_ALT_LABEL = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 _CAPTION = re.compile(r"^\[(?P<locale>[^\]]+)\]\s*(?P<text>.*)$")
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?$")
 _SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -75,6 +79,8 @@ class Shot:
     colour: str = "match"  # "keep": a deliberate colour, left out of shot matching
     narration: dict[str, list[str]] = field(default_factory=dict)  # locale -> sentences
     fixed_duration: bool = False  # set by 'duration:' or the template: speech may not lengthen it
+    alt_visuals: dict[str, str] = field(default_factory=dict)  # label -> visual@label
+    alt_captions: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # label -> loc
 
 
 def frames_for(duration: float, fps: int, *, at_least: bool = False) -> int:
@@ -157,6 +163,8 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
     values: dict[str, tuple[int, str]] = {}
     captions: dict[str, list[str]] = {}
     narration: dict[str, list[str]] = {}
+    alt_visuals: dict[str, str] = {}
+    alt_captions: dict[str, dict[str, list[str]]] = {}
     where = f"shot {shot_id!r}"
 
     def at(name: str) -> str:  # the field path of this shot's ``name``
@@ -166,8 +174,18 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         cap = _CAPTION.match(line)
         if cap:
             loc, caption = cap["locale"].strip(), cap["text"].strip()
+            loc, at_sign, label = loc.partition("@")
             kind = "say" if caption.startswith(SAY) else "caption"
             what = "narration" if kind == "say" else "caption"
+            if at_sign:
+                if kind == "say":
+                    raise SpecError(f"{where}: narration has no alternatives (it times the "
+                                    "shot); write '[locale@label] text' for caption copy only",
+                                    file=file, line=ln, field=at(f"say[{loc}]"))
+                if not _ALT_LABEL.match(label):
+                    raise SpecError(f"{where}: alternative label {echo(label)} must be lower-case "
+                                    "letters, digits or '-', like '[en@b]'", file=file, line=ln,
+                                    field=at(f"caption[{loc}]"))
             if not is_locale(loc):
                 raise SpecError(f"{where}: {echo(loc)} is not a locale code like 'en' or 'zh-CN'",
                                 file=file, line=ln, field=at(kind))
@@ -187,7 +205,13 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                                 f"a line or {MAX_SHOT_CAPTION_CHARS} a shot cannot be read in "
                                 "time; shorten them or split the shot", file=file, line=ln,
                                 field=at(f"{kind}[{loc}]"))
-            if kind == "say":
+            if at_sign:
+                alt_captions.setdefault(label, {}).setdefault(loc, []).append(caption)
+                if sum(len(c) for c in alt_captions[label][loc]) > MAX_SHOT_CAPTION_CHARS:
+                    raise SpecError(f"{where}: caption alternative {label!r} of more than "
+                                    f"{MAX_SHOT_CAPTION_CHARS} characters cannot be read in "
+                                    "time", file=file, line=ln, field=at(f"caption[{loc}]"))
+            elif kind == "say":
                 narration.setdefault(loc, []).extend(split_sentences(caption))
             else:
                 captions.setdefault(loc, []).append(caption)
@@ -198,6 +222,19 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                             f"say: narration', got {echo(line, 40)}", file=file, line=ln,
                             field=f"shots.{shot_id}")
         key = fld["key"].lower()
+        if fld["alt"] is not None:
+            if key != "visual" or not _ALT_LABEL.match(fld["alt"]):
+                raise SpecError(f"{where}: {echo(fld['key'] + '@' + fld['alt'])}: only 'visual' "
+                                "has alternatives, labelled with lower-case letters, digits or "
+                                "'-' (like 'visual@b:')", file=file, line=ln, field=at(key))
+            label = fld["alt"]
+            text = fld["value"].strip()
+            if not text or len(text) > MAX_FIELD_CHARS:
+                raise SpecError(f"{where}: 'visual@{label}' needs a description of at most "
+                                f"{MAX_FIELD_CHARS} characters", file=file, line=ln,
+                                field=at(f"visual@{label}"))
+            alt_visuals[label] = f"{alt_visuals[label]} {text}" if label in alt_visuals else text
+            continue
         if key not in KEYS:
             raise SpecError(f"{where}: unknown field {echo(key)} (expected one of "
                             f"{', '.join(KEYS)})", file=file, line=ln, field=at(key))
@@ -243,6 +280,13 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                         "with captions needs one per campaign locale)", file=file, line=lineno,
                         field=at(f"caption[{missing[0]}]"))
 
+    for label, texts in alt_captions.items():
+        lacking = [loc for loc in spec.locales if loc not in texts]
+        if lacking:
+            raise SpecError(f"{where}: caption alternative {label!r} has no line for locale(s) "
+                            f"{', '.join(lacking)} (give '[{lacking[0]}@{label}] ...')",
+                            file=file, line=lineno, field=at(f"caption[{lacking[0]}]"))
+
     dur_line, dur_text = get("duration")
     if dur_text is not None:
         m = _DURATION.match(dur_text)
@@ -287,10 +331,15 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
     negative = ", ".join(p for p in (spec.model.negative_prompt, get("negative")[1] or "") if p)
     # A shot timed from its captions never ends before they are read: round its frames up.
     frames = frames_for(duration, spec.output.fps, at_least=dur_text is None and bool(captions))
+    # The spec's chosen alternatives replace the plain lines after the shot is timed from them:
+    # caption copy never changes a shot's length, so it never changes its render.
+    visual = alt_visuals.get(spec.alternatives.get("visual", ""), visual)
+    captions = alt_captions.get(spec.alternatives.get("captions", ""), captions)
     return Shot(id=shot_id, position=position, title=title, visual=visual, camera=camera,
                 prompt=f"{visual}. Camera: {camera}." if camera != "static" else f"{visual}.",
                 negative_prompt=negative, duration=round(frames / spec.output.fps, 4),
                 frames=frames, seed=seed, captions=captions, image=image,
+                alt_visuals=alt_visuals, alt_captions=alt_captions,
                 template=template_name, line=lineno, colour=(colour or "match").lower(),
                 narration=narration,
                 fixed_duration=dur_text is not None or (template is not None
@@ -307,6 +356,7 @@ class Campaign:
     sha256: str
     kind: str = "campaign"
     script: str = ""  # the script text the shots were parsed from (stored with the run)
+    variant: str = ""  # the variant id (tasks/variants.py) when this is one version of the spec
 
     @property
     def id(self) -> str:
@@ -322,6 +372,9 @@ def load_campaign(path: str | Path) -> Campaign:
     shots = parse_script(script_text, spec, file=script_file, first_line=first_line,
                          base_dir=path.parent)
     check_colour_reference(spec, shots, file=str(path))
+    from tasks.variants import check_alternatives  # it builds on this module
+
+    check_alternatives(spec, shots, file=str(path))
     digest = hashlib.sha256(path.read_bytes() + script_text.encode()).hexdigest()
     return Campaign(spec=spec, shots=shots, source=str(path.resolve()), sha256=digest,
                     script=script_text)
