@@ -294,6 +294,9 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
             mark_emitted(s, event_id, sent_id)
         return 202, {"status": "emitted", "prefect_event_id": sent_id, **answer}
 
+    from flows.metrics_api import metrics_router  # POST /metrics: figures in (issue 19)
+    app.include_router(metrics_router(settings, db, clock))
+
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok"}

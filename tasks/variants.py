@@ -264,10 +264,11 @@ def revision_path(spec_path: Path, revision: int) -> Path:
     return spec_path.with_name(f"{stem}.r{revision}{spec_path.suffix}")
 
 
-def promoted_data(data: dict, spec: CampaignSpec, variant: Variant) -> dict:
+def promoted_data(data: dict, campaign: Campaign, variant: Variant) -> dict:
     """The spec file's data with ``variant``'s values as its defaults, each axis listing the
     winner's value first (the next round's first variant is the winner, its renders cached), and
     the revision bumped. Values are written as the file gave them (relative paths stay so)."""
+    spec = campaign.spec
     data = dict(data)
     raw_variants = dict(data.get("variants") or {})
     for axis, label in variant.values.items():
@@ -283,7 +284,15 @@ def promoted_data(data: dict, spec: CampaignSpec, variant: Variant) -> dict:
         if axis == "seed":
             data["model"] = {**(data.get("model") or {}), "seed": seed_for(label, spec.id)}
         elif axis in ("visual", "captions"):
-            data["alternatives"] = {**(data.get("alternatives") or {}), axis: label}
+            alternatives = {k: v for k, v in (data.get("alternatives") or {}).items()
+                            if k != axis}
+            lines = (s.alt_visuals if axis == "visual" else s.alt_captions
+                     for s in campaign.shots)
+            if any(label in alt for alt in lines):  # else the label is the plain lines
+                alternatives[axis] = label
+            data["alternatives"] = alternatives
+            if not alternatives:
+                del data["alternatives"]
         elif axis == "cta":
             data["cta"] = dict(value)
         elif axis == "music":
@@ -309,7 +318,7 @@ def promote(spec_path: str | Path, variant: str) -> tuple[Path, Path]:
     campaign = load_campaign(spec_path)
     [chosen] = pick_variants(campaign, [variant])
     data, _ = load_structured(spec_path)
-    new = promoted_data(data, campaign.spec, chosen)
+    new = promoted_data(data, campaign, chosen)
     kept = revision_path(spec_path, campaign.spec.revision)
     if kept.exists() and kept.read_bytes() != spec_path.read_bytes():
         raise SpecError(f"{kept.name} exists already and differs from {spec_path.name}: "
