@@ -71,3 +71,54 @@ def test_twelve_variants_from_two_renders(prefect_harness, factory_env, spec_pat
     assert "Try it free" in vtt["seed-a.cta-try.music-none"]
     assert "Learn more" in vtt["seed-b.cta-learn.music-calm"]
     assert "Fresh tea." in vtt["seed-b.cta-learn.music-calm"]
+
+
+LOOP_SPEC = """\
+id: loop
+brand: {name: Loop}
+output: {width: 256, height: 256, fps: 8, delivery_fps: 8}
+locales: [en]
+audio: none
+variants:
+  seed: [a, b]
+script: |
+  ## cup: A cup
+  duration: 1.5s
+  visual: A red cup on a table
+"""
+
+
+def test_the_loop_figures_ranking_promotion_and_a_next_run_from_cache(
+        prefect_harness, factory_env, tmp_path, render_calls, capsys):
+    from flows.campaign import campaign
+    from flows.cli import run_cli
+    from flows.variants import artifact_key
+
+    spec = tmp_path / "loop.yaml"
+    spec.write_text(LOOP_SPEC)
+    first = campaign(spec_path=str(spec), run_id="loop1")
+    assert len(render_calls) == 2 and len(first["clips"]) == 2
+    clip_of = {c["variant"]: c["content_id"] for c in first["clips"]}
+
+    figures = tmp_path / "figures.csv"
+    figures.write_text("clip_id,views,completions\n"
+                       f"{clip_of['seed-a']},3000,900\n{clip_of['seed-b']},3000,1500\n")
+    assert run_cli(["metrics", "import", str(figures)]) == 0
+    assert run_cli(["metrics", "import", str(figures)]) == 0
+    assert "already imported (nothing changed)" in capsys.readouterr().out
+
+    assert run_cli(["variants", "report", "loop", "--artifact"]) == 0
+    report = capsys.readouterr().out
+    assert "seed-b is ahead on completion rate" in report
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get(artifact_key("loop", "completion"))
+    assert artifact is not None and "seed-b" in str(artifact.data)
+
+    assert run_cli(["variants", "promote", str(spec), "seed-b"]) == 0
+    assert (tmp_path / "loop.r1.yaml").read_text() == LOOP_SPEC
+    # The next run builds on the winner: its first variant is seed-b, and no shot is rendered.
+    render_calls.clear()
+    second = campaign(spec_path=str(spec), run_id="loop2")
+    assert render_calls == [] and second["renders_made"] == 0
+    assert [v["variant"] for v in second["variants"]] == ["seed-b", "seed-a"]
