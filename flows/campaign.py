@@ -22,18 +22,22 @@ from flows.stopwatch import Stopwatch
 from storage.cache import CachedRender
 from tasks.audio.narrate import silenced
 from tasks.master import SteadyRender, master_stored_task, master_task, stabilize_render_task
-from tasks.plan import RunPlan, new_run_id, plan_run_task
+from tasks.plan import RunPlan, new_run_id, plan_run_task, variant_plan
 from tasks.publish import write_manifest_task
 from tasks.render.fidelity import first_frame_fidelity_task
 from tasks.render.stage import render_shot_task, render_totals
 from tasks.runs import fail, finish_task, set_master_task
 from tasks.screen import screen_frames_task, screen_text_task
 from tasks.script import Campaign, load_campaign
-from tasks.variants import Variant, pick_variants, variant_plan
+from tasks.variants import Variant, pick_variants
 
 
-def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
-    """The pipeline, one stage a step; shared by the campaign and product flows."""
+def produce(factory: Factory, campaign: Campaign, run_id: str | None,
+            screened: dict | None = None) -> dict:
+    """The pipeline, one stage a step; shared by the campaign and product flows.
+
+    ``screened`` (master key -> frame decision) lets variants that share a master screen its
+    frames once; each run still records the decision."""
     watch, db = Stopwatch(), factory.db
     with watch("plan"):
         plan = plan_run_task(db, campaign, factory.backend, run_id, _flow_run_id())
@@ -52,7 +56,11 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
         master = master_task(plan, steady, store=factory.cache_store, **_master_options(factory, plan))
         set_master_task(db, plan.run_id, master.key)
     with watch("screen-frames"):
-        frames = screen_frames_task(master.path, factory.detector, factory.policy)
+        frames = screened.get(master.key) if screened is not None else None
+        if frames is None:
+            frames = screen_frames_task(master.path, factory.detector, factory.policy)
+        if screened is not None:
+            screened[master.key] = frames
         screen(factory, plan.run_id, frames, stage="frames", subject_id=master.key)
     with watch("localize"):
         clips = localize_clips(factory, plan.run_id, plan.campaign, master, plan.locales)
@@ -82,11 +90,15 @@ def produce_variants(factory: Factory, campaign: Campaign, variants: list[Varian
     plan = variant_plan(campaign, variants)
     logger = get_run_logger()
     logger.info("campaign %s: %s", campaign.id, plan.summary())
-    results = []
+    results, screened = [], {}
     for row in plan.rows:
-        result = produce(factory, row.campaign, f"{base}-{row.variant.id}")
+        result = produce(factory, row.campaign, f"{base}-{row.variant.id}", screened)
         results.append({**result, "variant_values": row.variant.values})
     made = sum(r["renders"] - r["render_hits"] for r in results)
+    stages: dict[str, float] = {}
+    for r in results:  # seconds per stage, over every variant
+        for stage, seconds in r["stages"].items():
+            stages[stage] = round(stages.get(stage, 0.0) + seconds, 3)
     clips = [{**clip, "run_id": r["run_id"]} for r in results for clip in r["clips"]]
     logger.info("campaign %s: %d variant(s), %d clip(s) from %d new render(s)", campaign.id,
                 len(results), len(clips), made)
@@ -95,7 +107,7 @@ def produce_variants(factory: Factory, campaign: Campaign, variants: list[Varian
                           "run_id": r["run_id"], "manifest_key": r["manifest_key"],
                           "renders": r["renders"], "render_hits": r["render_hits"]}
                          for r in results],
-            "clips": clips, "renders_made": made, "renders_planned": plan.renders,
+            "clips": clips, "stages": stages, "renders_made": made, "renders_planned": plan.renders,
             "clips_planned": plan.clips}
 
 

@@ -61,7 +61,7 @@ def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or J
 
 def _print_variants(campaign) -> None:
     """The variant table and its render cost: what a run will make, before anything runs."""
-    from tasks.variants import variant_plan
+    from tasks.plan import variant_plan
 
     plan = variant_plan(campaign)
     axes = [axis for axis, _ in campaign.spec.variants.axes()]

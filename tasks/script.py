@@ -372,8 +372,6 @@ def load_campaign(path: str | Path) -> Campaign:
     shots = parse_script(script_text, spec, file=script_file, first_line=first_line,
                          base_dir=path.parent)
     check_colour_reference(spec, shots, file=str(path))
-    from tasks.variants import check_alternatives  # it builds on this module
-
     check_alternatives(spec, shots, file=str(path))
     digest = hashlib.sha256(path.read_bytes() + script_text.encode()).hexdigest()
     return Campaign(spec=spec, shots=shots, source=str(path.resolve()), sha256=digest,
@@ -393,3 +391,24 @@ def check_colour_reference(spec: CampaignSpec, shots: list[Shot], *, file: str) 
         raise SpecError(f"{reference!r} is neither a shot of the script "
                         f"({', '.join(s.id for s in shots)}), 'hero' nor an image file",
                         file=file, line=line, field="colour.reference")
+
+
+def check_alternatives(spec: CampaignSpec, shots: list[Shot], *, file: str) -> None:
+    """Every alternative label the spec names is in the script, and at most one label of an axis
+    stands for the plain lines (two such labels would be the same variant twice)."""
+    named = {"visual": {s for shot in shots for s in shot.alt_visuals},
+             "captions": {s for shot in shots for s in shot.alt_captions}}
+    where = {"visual": "visual@{}:", "captions": "[locale@{}]"}
+    for axis, label in spec.alternatives.items():
+        if label not in named[axis]:
+            raise SpecError(f"no shot has a {where[axis].format(label)} line", file=file,
+                            field=f"alternatives.{axis}")
+    if spec.variants is None:
+        return
+    for axis in ("visual", "captions"):
+        plain = [label for label in getattr(spec.variants, axis) if label not in named[axis]]
+        if len(plain) > 1:
+            raise SpecError(f"labels {plain[0]!r} and {plain[1]!r} have no "
+                            f"{where[axis].format('label')} lines in the script, so both are "
+                            "its plain lines: keep one of them, or add the alternatives",
+                            file=file, field=f"variants.{axis}")

@@ -4,7 +4,7 @@
                                     covers every value of every axis (deterministic)
     apply_variant(campaign, v)      the campaign as variant ``v`` (its seed, script alternatives,
                                     call to action, music and look), validated like any spec
-    variant_plan(campaign)          the variant table and its render cost, before anything runs
+    tasks.plan.variant_plan         the variant table and its render cost, before anything runs
     promote(spec_path, variant_id)  the winner's values written into the spec as its defaults
                                     (a new revision; the old file kept beside it)
 
@@ -17,7 +17,6 @@ the shots it changes. Nothing here needs Prefect.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import json
 import re
@@ -29,7 +28,7 @@ from typing import Any
 import yaml
 
 from common.errors import SpecError
-from tasks.script import Campaign, Shot, derive_seed, parse_script
+from tasks.script import Campaign, Shot, derive_seed, load_campaign, parse_script
 from tasks.spec import CampaignSpec, VariantsSpec, load_structured
 
 # Axes that change what the model renders; the rest are finishing (tasks/localize.py, audio).
@@ -137,96 +136,6 @@ def _keep_lengths(shots: list[Shot], before: list[Shot]) -> list[Shot]:
             if s.id in frames else s for s in shots]
 
 
-def check_alternatives(spec: CampaignSpec, shots: list[Shot], *, file: str) -> None:
-    """Every alternative label the spec names is in the script, and at most one label of an axis
-    stands for the plain lines (two such labels would be the same variant twice)."""
-    named = {"visual": {s for shot in shots for s in shot.alt_visuals},
-             "captions": {s for shot in shots for s in shot.alt_captions}}
-    where = {"visual": "visual@{}:", "captions": "[locale@{}]"}
-    for axis, label in spec.alternatives.items():
-        if label not in named[axis]:
-            raise SpecError(f"no shot has a {where[axis].format(label)} line", file=file,
-                            field=f"alternatives.{axis}")
-    if spec.variants is None:
-        return
-    for axis in ("visual", "captions"):
-        plain = [label for label in getattr(spec.variants, axis) if label not in named[axis]]
-        if len(plain) > 1:
-            raise SpecError(f"labels {plain[0]!r} and {plain[1]!r} have no "
-                            f"{where[axis].format('label')} lines in the script, so both are "
-                            "its plain lines: keep one of them, or add the alternatives",
-                            file=file, field=f"variants.{axis}")
-
-
-# --------------------------------------------------------------------------------------------
-# The plan: renders needed against clips produced
-
-
-@dataclass(frozen=True)
-class VariantRow:
-    variant: Variant
-    campaign: Campaign
-    renders: list[str]        # the variant's distinct render fingerprints, in shot order
-    new_renders: int          # not needed by a variant earlier in the table
-    master: str               # fingerprint of its master (renders in order and the look)
-
-
-@dataclass(frozen=True)
-class VariantPlan:
-    rows: list[VariantRow]
-    locales: list[str]
-
-    @property
-    def clips(self) -> int:
-        return len(self.rows) * len(self.locales)
-
-    @property
-    def renders(self) -> int:
-        return len({key for row in self.rows for key in row.renders})
-
-    @property
-    def shot_renders(self) -> int:
-        """Renders if every variant were rendered on its own."""
-        return sum(len(row.renders) for row in self.rows)
-
-    @property
-    def masters(self) -> int:
-        return len({row.master for row in self.rows})
-
-    def summary(self) -> str:
-        return (f"{len(self.rows)} variant(s) x {len(self.locales)} locale(s) = {self.clips} "
-                f"clip(s) from {self.renders} render(s) and {self.masters} master(s) "
-                f"({self.shot_renders} renders if each variant were made on its own)")
-
-
-def request_fingerprint(shot: Shot, spec: CampaignSpec) -> str:
-    """Everything any backend may draw for the shot (tasks.plan.request_for): variants with the
-    same fingerprint for a shot share its render under every backend."""
-    from tasks.plan import request_for
-
-    request = dataclasses.asdict(request_for(shot, spec))
-    blob = json.dumps(request, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
-
-
-def variant_plan(campaign: Campaign, variants: list[Variant] | None = None) -> VariantPlan:
-    """The variant table and its render cost (a campaign without variants: one row)."""
-    if variants is None:
-        variants = select_variants(campaign.spec.variants) if campaign.spec.variants else \
-            [Variant("", {})]
-    rows, seen = [], set()
-    for variant in variants:
-        made = apply_variant(campaign, variant) if variant.values else campaign
-        keys = [request_fingerprint(s, made.spec) for s in made.shots]
-        distinct = list(dict.fromkeys(keys))
-        look = str(made.spec.brand.look) if made.spec.brand.look else ""
-        master = hashlib.sha256(json.dumps([keys, look,
-                                            made.spec.brand.look_strength]).encode()).hexdigest()
-        rows.append(VariantRow(variant, made, distinct, len(set(distinct) - seen), master))
-        seen |= set(distinct)
-    return VariantPlan(rows, list(campaign.spec.locales))
-
-
 def pick_variants(campaign: Campaign, only: list[str] | None = None) -> list[Variant]:
     """The variants a run makes (``only``: these ids of them; SpecError for an unknown one)."""
     if campaign.spec.variants is None:
@@ -312,8 +221,6 @@ def promote(spec_path: str | Path, variant: str) -> tuple[Path, Path]:
     spec file, the kept revision). SpecError for an unknown variant; the new spec is validated
     before it replaces the old one.
     """
-    from tasks.script import load_campaign
-
     spec_path = Path(spec_path)
     campaign = load_campaign(spec_path)
     [chosen] = pick_variants(campaign, [variant])

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from common.errors import SpecError
+from tasks.plan import variant_plan
 from tasks.script import load_campaign
 from tasks.subtitles.cues import Cue, with_call_to_action
 from tasks.variants import (
@@ -17,7 +18,6 @@ from tasks.variants import (
     pick_variants,
     promote,
     select_variants,
-    variant_plan,
 )
 
 SPEC = """\
