@@ -24,6 +24,7 @@ Lines starting with a single ``#`` are comments. Every error names the file, lin
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -155,7 +156,18 @@ def parse_script(text: str, spec: CampaignSpec, *, file: str = "<script>",
                             file=file, line=lineno, field=f"shots.{shot_id}")
         seen[shot_id] = lineno
         shots.append(_parse_shot(spec, shot_id, title, position, lineno, body, file, base_dir))
-    return shots
+    return paced(shots, spec.pacing, file=file) if spec.pacing else shots
+
+
+def paced(shots: list[Shot], order: list[str], *, file: str, field: str = "pacing"
+          ) -> list[Shot]:
+    """The shots in ``order`` (shot ids; one left out is not in the cut), renumbered."""
+    by_id = {shot.id: shot for shot in shots}
+    unknown = [shot_id for shot_id in order if shot_id not in by_id]
+    if unknown:
+        raise SpecError(f"{unknown[0]!r} is not a shot of the script "
+                        f"({', '.join(by_id)})", file=file, field=field)
+    return [dataclasses.replace(by_id[shot_id], position=i) for i, shot_id in enumerate(order)]
 
 
 def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lineno: int,
@@ -405,6 +417,8 @@ def check_alternatives(spec: CampaignSpec, shots: list[Shot], *, file: str) -> N
                             field=f"alternatives.{axis}")
     if spec.variants is None:
         return
+    for label, order in spec.variants.pacing.items():
+        paced(shots, order, file=file, field=f"variants.pacing.{label}")
     for axis in ("visual", "captions"):
         plain = [label for label in getattr(spec.variants, axis) if label not in named[axis]]
         if len(plain) > 1:

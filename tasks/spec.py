@@ -248,7 +248,7 @@ class TemplateShot(_Strict):
     pin: bool = True  # never evicted from the template cache
 
 
-VARIANT_AXES = ("seed", "visual", "captions", "cta", "music", "look")
+VARIANT_AXES = ("seed", "visual", "captions", "cta", "music", "look", "pacing")
 LABEL = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 MAX_GRID = 4096      # combinations a variants block may span (the budget picks from them)
 MAX_VARIANTS = 64    # clips per locale one run may make
@@ -281,7 +281,8 @@ class VariantsSpec(_Strict):
     without a ``seed:`` of their own. ``visual`` / ``captions``: labels of the script's
     ``visual@b:`` and ``[en@b]`` alternatives (a shot without one keeps its plain line).
     ``cta``: label -> {locale: text}. ``music``: label -> a bed name, a file beside the spec or
-    none. ``look``: label -> a .cube LUT beside the spec or none.
+    none. ``look``: label -> a .cube LUT beside the spec or none. ``pacing``: label -> the
+    shot ids in the order the cut shows them (a shot left out is not in that cut).
 
     ``max``: at most this many variants, picked to cover every value of every axis at least
     once (the first combination is every axis's first value); without it, the full grid.
@@ -296,6 +297,7 @@ class VariantsSpec(_Strict):
         default_factory=dict)
     look: Annotated[dict[str, str | None], BeforeValidator(_labelled)] = Field(
         default_factory=dict)
+    pacing: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("seed")
     @classmethod
@@ -315,7 +317,14 @@ class VariantsSpec(_Strict):
     def _alternatives(cls, v: list[str], info) -> list[str]:
         return _unique([_check_label(x, info.field_name) for x in v], info.field_name)
 
-    @field_validator("cta", "music", "look")
+    @field_validator("pacing")
+    @classmethod
+    def _orders(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for label, order in v.items():
+            _check_order(order, f"pacing.{label}")
+        return v
+
+    @field_validator("cta", "music", "look", "pacing")
     @classmethod
     def _labels(cls, v: dict, info) -> dict:
         for label in v:
@@ -373,6 +382,13 @@ def _unique(labels: list[str], axis: str) -> list[str]:
     return labels
 
 
+def _check_order(order: list[str], where: str) -> None:
+    if not order:
+        raise ValueError(f"{where}: list the shot ids in the order the cut shows them")
+    if len(set(order)) != len(order):
+        raise ValueError(f"{where}: a shot is listed twice")
+
+
 def _check_cta(texts: Any, where: str) -> None:
     for loc, text in texts.items():
         if not is_locale(loc):
@@ -402,6 +418,9 @@ class CampaignSpec(_Strict):
     # Which of the script's ``@label`` alternatives are the defaults (``{visual: b}``); a shot
     # without that alternative keeps its plain line.
     alternatives: dict[str, str] = Field(default_factory=dict)
+    # The cut: shot ids in the order the clip shows them (default: the script's; a shot left
+    # out is rendered by no one and not shown).
+    pacing: list[str] | None = None
     variants: VariantsSpec | None = None
 
     @field_validator("id")
@@ -424,6 +443,13 @@ class CampaignSpec(_Strict):
     @classmethod
     def _cta(cls, v: dict[str, str]) -> dict[str, str]:
         _check_cta(v, "cta")
+        return v
+
+    @field_validator("pacing")
+    @classmethod
+    def _pacing(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            _check_order(v, "pacing")
         return v
 
     @field_validator("alternatives")

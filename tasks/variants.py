@@ -10,8 +10,8 @@
 
 Only what decides pixels makes a render (the render key, tasks/render/request.py): variants that
 differ in finishing (captions, call to action, music) share every render and the master, a look
-shares the renders and grades its own master, and a seed or a visual alternative renders only
-the shots it changes. Nothing here needs Prefect.
+or a pacing (shot order) shares the renders and makes its own master, and a seed or a visual
+alternative renders only the shots it changes. Nothing here needs Prefect.
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ def variant_spec(spec: CampaignSpec, variant: Variant) -> CampaignSpec:
     if "look" in values:
         look = chosen.look[values["look"]]
         update["brand"] = spec.brand.model_copy(update={"look": Path(look) if look else None})
+    if "pacing" in values:
+        update["pacing"] = list(chosen.pacing[values["pacing"]])
     return spec.model_copy(update=update)
 
 
@@ -208,6 +210,8 @@ def promoted_data(data: dict, campaign: Campaign, variant: Variant) -> dict:
             data["audio"] = {**(data.get("audio") or {}), "music": value}
         elif axis == "look":
             data["brand"] = {**(data.get("brand") or {}), "look": value}
+        elif axis == "pacing":
+            data["pacing"] = list(value)
     data["variants"] = raw_variants
     data["revision"] = spec.revision + 1
     return data

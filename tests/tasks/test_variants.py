@@ -200,3 +200,35 @@ def test_budget_selection_is_small_on_a_large_grid(tmp_path):
     assert len(variants) == 8
     pairs = {(v.values["seed"], v.values["cta"]) for v in variants}
     assert len(pairs) == 8 and set(itertools.chain(*pairs)) >= {"a", "b", "c", "d", "c0", "c7"}
+
+
+def warm_cube(path) -> None:
+    rows = [f"{min(1.0, r * 1.1):.3f} {g:.3f} {b * 0.9:.3f}"
+            for b in (0, 1) for g in (0, 1) for r in (0, 1)]
+    path.write_text("LUT_3D_SIZE 2\n" + "\n".join(rows) + "\n")
+
+
+def test_look_and_pacing_share_every_render_and_make_their_own_master(tmp_path):
+    warm_cube(tmp_path / "warm.cube")
+    axes = ("  look: {plain: none, warm: warm.cube}\n"
+            "  pacing:\n    story: [one, two]\n    reverse: [two, one]\n    short: [one]")
+    campaign = load_campaign(write(tmp_path, axes))
+    plan = variant_plan(campaign)
+    assert len(plan.rows) == 6 and plan.renders == 2 and plan.masters == 6
+    rows = {row.variant.id: row.campaign for row in plan.rows}
+    reverse = rows["look-warm.pacing-reverse"]
+    assert [s.id for s in reverse.shots] == ["two", "one"]
+    assert [s.position for s in reverse.shots] == [0, 1]
+    assert str(reverse.spec.brand.look).endswith("warm.cube")
+    assert [s.id for s in rows["look-plain.pacing-short"].shots] == ["one"]
+    assert rows["look-plain.pacing-short"].spec.brand.look is None
+    # Promoting a cut writes it as the spec's own pacing.
+    spec_path, _ = promote(tmp_path / "campaign.yaml", "look-warm.pacing-reverse")
+    promoted = load_campaign(spec_path)
+    assert [s.id for s in promoted.shots] == ["two", "one"]
+    assert yaml.safe_load(spec_path.read_text())["brand"]["look"] == "warm.cube"
+
+
+def test_a_pacing_naming_an_unknown_shot_is_refused(tmp_path):
+    with pytest.raises(SpecError, match=r"variants.pacing.cut: 'three' is not a shot"):
+        load_campaign(write(tmp_path, "  pacing: {cut: [one, three]}"))
