@@ -232,3 +232,13 @@ def test_look_and_pacing_share_every_render_and_make_their_own_master(tmp_path):
 def test_a_pacing_naming_an_unknown_shot_is_refused(tmp_path):
     with pytest.raises(SpecError, match=r"variants.pacing.cut: 'three' is not a shot"):
         load_campaign(write(tmp_path, "  pacing: {cut: [one, three]}"))
+
+
+def test_validate_prints_the_variant_table_and_its_cost(tmp_path, capsys, monkeypatch):
+    from flows.cli import run_cli
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run_cli(["validate", str(write(tmp_path, AXES + "\n  max: 4"))]) == 0
+    shown = capsys.readouterr().out
+    assert "seed-a.visual-a.captions-a.cta-shop.music-calm" in shown
+    assert "renders needed: 3, clips produced: 8" in shown
