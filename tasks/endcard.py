@@ -52,15 +52,17 @@ def cta_for(cta: dict[str, str], locale: str) -> str:
     return DEFAULT_CTA.get(language(locale), DEFAULT_CTA["en"])
 
 
-def end_card_text(spec, locale: str) -> EndCardText | None:
-    """The end card of a campaign spec for ``locale`` (None: the spec has no ``end_card``)."""
+def end_card_text(spec, locale: str, cta: dict[str, str] | None = None) -> EndCardText | None:
+    """The end card of a campaign spec for ``locale`` (None: the spec has no ``end_card``);
+    ``cta`` instead of the spec's own (a variant's)."""
     card = spec.end_card
     if card is None:
         return None
     title = card.title if isinstance(card.title, str) or card.title is None else \
         (card.title.get(locale) or card.title.get(language(locale)) or "")
     price = format_price(card.price.amount, card.price.currency, locale) if card.price else ""
-    return EndCardText(card.seconds, title or "", price, cta_for(spec.cta, locale))
+    return EndCardText(card.seconds, title or "", price,
+                       cta_for(spec.cta if cta is None else cta, locale))
 
 
 def _fit_lines(text: str, size_px: int, max_w: int, locale: str, fonts_dir: Path | None
@@ -164,15 +166,22 @@ def draw_end_card(size: tuple[int, int], box: tuple[int, int, int, int], text: E
 
 def end_card_problems(campaign, locale: str, layout, *, fonts_dir: Path | None = None
                       ) -> list[tuple[str, str]]:
-    """``(field, message)`` for an end card that cannot be laid out (validate's check)."""
-    text = end_card_text(campaign.spec, locale)
-    if text is None:
-        return []
-    brand = campaign.spec.brand
-    try:
-        draw_end_card(layout.size, layout.safe_box, text, locale=locale,
-                      colors=(brand.colors.primary, brand.colors.secondary, brand.colors.text),
-                      logo=brand.logo, fonts_dir=fonts_dir)
-    except (LayoutError, ConfigError) as exc:
-        return [("end_card", str(exc))]
-    return []
+    """``(field, message)`` for an end card that cannot be laid out (validate's check), with
+    the spec's call to action and every variant's."""
+    spec = campaign.spec
+    ctas = [("cta", spec.cta)]
+    if getattr(spec, "variants", None) is not None:
+        ctas += [(f"variants.cta.{label}", texts) for label, texts in spec.variants.cta.items()]
+    brand = spec.brand
+    problems = []
+    for field, cta in ctas:
+        text = end_card_text(spec, locale, cta)
+        if text is None:
+            return []
+        try:
+            draw_end_card(layout.size, layout.safe_box, text, locale=locale,
+                          colors=(brand.colors.primary, brand.colors.secondary, brand.colors.text),
+                          logo=brand.logo, fonts_dir=fonts_dir)
+        except (LayoutError, ConfigError) as exc:
+            problems.append((f"end_card ({field})", str(exc)))
+    return problems

@@ -57,6 +57,7 @@ class ClipFiles:
     signed: bool = False
     audio: dict = field(default_factory=dict)  # voice, music, loudness (empty: silent clip)
     format: str | None = None  # "9:16" ...; None: a spec without output.formats
+    variant: str = ""  # the campaign variant it is (tasks/variants.py); "" for a plain run
 
     def publishable(self) -> dict[str, Path]:
         """The files a clip publishes: the MP4 plus SRT and WebVTT sidecars."""
@@ -74,8 +75,8 @@ def content_id_for(run_id: str, locale: str, format: str | None = None) -> str:
 def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
                 run_id: str, branding: Branding, work_dir: Path, created_at: datetime,
                 signatures: ObjectStore | None = None, sound: Soundtrack | None = None,
-                layout: FrameLayout | None = None, end_card: EndCardText | None = None
-                ) -> ClipFiles:
+                layout: FrameLayout | None = None, end_card: EndCardText | None = None,
+                variant: str = "", cta: str | None = None) -> ClipFiles:
     """Produce the deliverable MP4 (and sidecars) for ``locale`` from the master render.
 
     ``created_at`` is the run's creation time (the metadata label's); ``signatures`` keeps each
@@ -83,7 +84,9 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
     (tasks.audio) becomes the clip's one audio stream, and its sentence timings time the
     captions of spoken shots. ``layout`` is the delivery format (None: the master's size, laid
     out by the nearest format's safe zone); the label, logo, captions and ``end_card`` are
-    placed inside its safe zone."""
+    placed inside its safe zone. ``cta``, the locale's call to action, is the last caption,
+    over the clip's last seconds, unless the end card shows it; ``variant`` (the campaign
+    variant's id) goes into the metadata."""
     from media.fonts import default_fonts_dir
     from tasks.audio.mix import mux_soundtrack
     from tasks.endcard import draw_end_card
@@ -93,6 +96,7 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         SubtitleStyle,
         build_cues,
         mux_soft_subtitles,
+        with_call_to_action,
         write_sidecars,
     )
     from tasks.watermark import (
@@ -116,10 +120,14 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
                  for t in timings if by_id[t.shot_id].captions]
     stem = work_dir / f"clip.{name}"
     sidecars: dict[str, Path] = {}
-    if captioned:
-        fit = caption_layout(locale, [t for c in captioned for t in c.lines], layout,
-                             fonts_dir=fonts_dir)
-        cues = build_cues(captioned, locale=locale, rules=fit.rules)
+    cta = None if end_card is not None and end_card.cta else cta  # the card says it
+    texts = [t for c in captioned for t in c.lines] + ([cta] if cta else [])
+    fit = caption_layout(locale, texts, layout, fonts_dir=fonts_dir) if texts else None
+    cues = build_cues(captioned, locale=locale, rules=fit.rules) if captioned else []
+    if cta:
+        cues = with_call_to_action(cues, cta, end=timings[-1].end if timings else info.duration,
+                                   locale=locale, rules=fit.rules)
+    if cues:
         style = SubtitleStyle.in_safe_zone(primary=branding.primary, text=branding.text,
                                            frame_size=info.size, safe_box=layout.safe_box,
                                            font_px=fit.font_px)
@@ -147,7 +155,7 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
     write_ai_metadata(with_tracks, labelled, AiContentLabel(
         content_id=content_id, producer=branding.producer, model=branding.model,
         created_at=created_at, voice=sound.voice if sound else "",
-        voice_synthetic=bool(sound and sound.synthetic)))
+        voice_synthetic=bool(sound and sound.synthetic), variant=variant))
     final = work_dir / f"{run_id}.{name}.mp4"
     signed = False
     if branding.c2pa_cert and branding.c2pa_key:
@@ -162,7 +170,8 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         tmp.unlink(missing_ok=True)
     return ClipFiles(locale=locale, content_id=content_id, video=final, sidecars=sidecars,
                      payload_hex=payload.hex(), signed=signed,
-                     audio=sound.details() if sound else {}, format=layout.format)
+                     audio=sound.details() if sound else {}, format=layout.format,
+                     variant=variant)
 
 
 @task(name="localize-clip", cache_policy=NO_CACHE)
@@ -170,7 +179,9 @@ def localize_clip_task(master: Path, shots: list[Shot], timings: list[ShotTiming
                        locale: str, run_id: str, branding: Branding, work_dir: Path,
                        created_at: datetime, signatures: ObjectStore | None = None,
                        sound: Soundtrack | None = None, layout: FrameLayout | None = None,
-                       end_card: EndCardText | None = None) -> ClipFiles:
+                       end_card: EndCardText | None = None, variant: str = "",
+                       cta: str | None = None) -> ClipFiles:
     return localize_clip(master, shots, timings, locale=locale, run_id=run_id,
                          branding=branding, work_dir=work_dir, created_at=created_at,
-                         signatures=signatures, sound=sound, layout=layout, end_card=end_card)
+                         signatures=signatures, sound=sound, layout=layout, end_card=end_card,
+                         variant=variant, cta=cta)

@@ -33,6 +33,9 @@ def example_all_formats(tmp_path) -> Path:
     shutil.copytree(EXAMPLE, folder)
     spec = yaml.safe_load((folder / "campaign.yaml").read_text(encoding="utf-8"))
     spec["output"].update(width=448, height=256, formats=["16:9", "9:16", "1:1", "4:5"])
+    spec.pop("variants")  # one run; tests/flows/test_variants_flow.py runs variants
+    spec["cta"] = {"zh-CN": "立即品尝", "en": "Taste it today", "ar": "تذوقه اليوم",
+                   "ja": "今すぐ味わう"}
     (folder / "campaign.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True),
                                           encoding="utf-8")
     return folder / "campaign.yaml"
