@@ -7,6 +7,7 @@ the template cache, so no shot is rendered again.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -22,6 +23,7 @@ from tasks.plan import RunPlan, plan_run_task
 from tasks.publish import write_manifest_task
 from tasks.render.fidelity import first_frame_fidelity_task
 from tasks.render.stage import render_shot_task, render_totals
+from tasks.report import name_flow_run, run_artifacts, run_name, stabilize_artifact
 from tasks.runs import fail, finish_task, set_master_task
 from tasks.screen import screen_frames_task, screen_text_task
 from tasks.script import Campaign, load_campaign
@@ -32,6 +34,7 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
     watch, db = Stopwatch(), factory.db
     with watch("plan"):
         plan = plan_run_task(db, campaign, factory.backend, run_id, _flow_run_id())
+        name_flow_run(run_name(campaign.id, plan.run_id))
     with watch("screen-text"):  # before any render: a blocked prompt costs no GPU time
         screen(factory, plan.run_id, screen_text_task(campaign, factory.policy), stage="text")
     with watch("voice"):  # after screening (no blocked text is spoken), before renders: speech
@@ -46,6 +49,8 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
     with watch("master"):
         master = master_task(plan, steady, store=factory.cache_store, **_master_options(factory, plan))
         set_master_task(db, plan.run_id, master.key)
+        stabilize_artifact(plan.run_id, master.reports,
+                           {plan.keys[s.id]: s.id for s in reversed(plan.campaign.shots)})
     with watch("screen-frames"):
         frames = screen_frames_task(master.path, factory.detector, factory.policy)
         screen(factory, plan.run_id, frames, stage="frames", subject_id=master.key)
@@ -56,6 +61,7 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
         target = publish_clips(factory, campaign, clips)
     with watch("manifest"):
         manifest = write_manifest_task(db, target, plan.run_id, {"master_key": master.key})
+        run_artifacts(db, manifest)
     hits = sum(r.hit for r in renders.values())
     finish_task(db, plan.run_id, manifest_key=manifest["manifest_key"], metrics={
         "stages": watch.seconds, "renders": len(renders), "render_hits": hits,
@@ -77,7 +83,7 @@ def render_shots(factory: Factory, plan: RunPlan) -> dict[str, CachedRender]:
         template = spec.templates.get(shot.template) if shot.template else None
         futures[key] = render_shot_task.submit(
             factory.cache, factory.backend, plan.requests[shot.id], key,
-            template=shot.template, pin=bool(template and template.pin))
+            template=shot.template, pin=bool(template and template.pin), shot=shot.id)
     get_run_logger().info("run %s: %d shots, %d unique renders, locales %s, backend %s",
                           plan.run_id, len(plan.campaign.shots), len(futures),
                           ", ".join(plan.locales), factory.backend.name)
@@ -112,7 +118,14 @@ def mark_failed(flow, run, state) -> None:
     logging.getLogger(__name__).warning("flow run %s failed: %s", run.id, state.message)
 
 
-@flow(name="campaign", on_failure=[mark_failed], on_crashed=[mark_failed])
+def _start_name() -> str:
+    """The flow run's name before planning: the run id when one is given, else the spec's
+    folder (the campaign's usual home); ``produce`` renames it to campaign and run id."""
+    parameters = flow_run.get_parameters()
+    return parameters.get("run_id") or f"{Path(parameters['spec_path']).parent.name}-starting"
+
+
+@flow(name="campaign", flow_run_name=_start_name, on_failure=[mark_failed], on_crashed=[mark_failed])
 def campaign(spec_path: str, run_id: str | None = None, backend: str | None = None,
              silent: bool = False) -> dict:
     """Render, localize and publish the campaign in ``spec_path`` (``silent``: no sound)."""

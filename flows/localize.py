@@ -18,6 +18,7 @@ from tasks.localize import Branding, ClipFiles, localize_clip_task
 from tasks.master import Master, stored_master_task
 from tasks.plan import RunPlan, campaign_of_run_task, plan_run_task
 from tasks.publish import publish_run_task, write_manifest_task
+from tasks.report import clip_artifacts, run_artifacts
 from tasks.runs import finish_task, record_clip_task, reopen_task, run_created_at_task
 from tasks.screen import screen_text_task
 from tasks.script import Campaign
@@ -67,6 +68,7 @@ def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Ma
     clips = [future.result() for future in futures]
     for clip in clips:
         record_clip_task(factory.db, run_id, clip)
+    clip_artifacts(run_id, campaign.id, [(clip.locale, clip.video) for clip in clips])
     return clips
 
 
@@ -79,7 +81,7 @@ def publish_clips(factory: Factory, campaign: Campaign, clips: list[ClipFiles]) 
     return target
 
 
-@flow(name="localize")
+@flow(name="localize", flow_run_name="localize-{run_id}")
 def localize(run_id: str, locales: list[str], spec_path: str | None = None,
              silent: bool = False) -> dict:
     """Publish ``locales`` for the finished run ``run_id`` from its stored master (``silent``:
@@ -99,6 +101,7 @@ def localize(run_id: str, locales: list[str], spec_path: str | None = None,
         target = publish_clips(factory, campaign, clips)
     with watch("manifest"):
         manifest = write_manifest_task(factory.db, target, run_id, {"master_key": master.key})
+        run_artifacts(factory.db, manifest)
     finish_task(factory.db, run_id, manifest_key=manifest["manifest_key"],
                 metrics={"localize_stages": watch.seconds})
     get_run_logger().info("run %s: published %s from the stored master (no renders)", run_id,
