@@ -23,7 +23,14 @@ from tasks.plan import RunPlan, plan_run_task
 from tasks.publish import write_manifest_task
 from tasks.render.fidelity import first_frame_fidelity_task
 from tasks.render.stage import render_shot_task, render_totals
-from tasks.report import name_flow_run, run_artifacts, run_name, stabilize_artifact
+from tasks.report import (
+    name_flow_run,
+    review_frames_markdown,
+    review_text_markdown,
+    run_artifacts,
+    run_name,
+    stabilize_artifact,
+)
 from tasks.runs import fail, finish_task, set_master_task
 from tasks.screen import screen_frames_task, screen_text_task
 from tasks.script import Campaign, load_campaign
@@ -36,7 +43,9 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
         plan = plan_run_task(db, campaign, factory.backend, run_id, _flow_run_id())
         name_flow_run(run_name(campaign.id, plan.run_id))
     with watch("screen-text"):  # before any render: a blocked prompt costs no GPU time
-        screen(factory, plan.run_id, screen_text_task(campaign, factory.policy), stage="text")
+        text = screen_text_task(campaign, factory.policy)
+        screen(factory, plan.run_id, text, stage="text",
+               shown=lambda: review_text_markdown(campaign, text))
     with watch("voice"):  # after screening (no blocked text is spoken), before renders: speech
         # decides how long each shot lasts
         plan = narrate(factory, plan, _flow_run_id())
@@ -53,7 +62,8 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
                            {plan.keys[s.id]: s.id for s in reversed(plan.campaign.shots)})
     with watch("screen-frames"):
         frames = screen_frames_task(master.path, factory.detector, factory.policy)
-        screen(factory, plan.run_id, frames, stage="frames", subject_id=master.key)
+        screen(factory, plan.run_id, frames, stage="frames", subject_id=master.key,
+               shown=lambda: review_frames_markdown(master.path, frames))
     with watch("localize"):
         clips = localize_clips(factory, plan.run_id, plan.campaign, master, plan.locales)
     with watch("publish"):

@@ -18,7 +18,7 @@ from tasks.localize import Branding, ClipFiles, localize_clip_task
 from tasks.master import Master, stored_master_task
 from tasks.plan import RunPlan, campaign_of_run_task, plan_run_task
 from tasks.publish import publish_run_task, write_manifest_task
-from tasks.report import clip_artifacts, run_artifacts
+from tasks.report import clip_artifacts, review_text_markdown, run_artifacts
 from tasks.runs import finish_task, record_clip_task, reopen_task, run_created_at_task
 from tasks.screen import screen_text_task
 from tasks.script import Campaign
@@ -93,7 +93,9 @@ def localize(run_id: str, locales: list[str], spec_path: str | None = None,
     reopen_task(factory.db, run_id, kind="localize", backend=factory.backend.name,
                 locales=locales)
     with watch("screen-text"):  # the new locales' captions are new text
-        screen(factory, run_id, screen_text_task(campaign, factory.policy), stage="text")
+        text = screen_text_task(campaign, factory.policy)
+        screen(factory, run_id, text, stage="text",
+               shown=lambda: review_text_markdown(campaign, text))
     with watch("localize"):
         clips = localize_clips(factory, run_id, campaign, master, locales)
     with watch("publish"):

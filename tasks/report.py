@@ -376,3 +376,59 @@ def run_artifacts(db, manifest: dict) -> None:
         s.expunge_all()
     run_table_artifact(manifest, decisions)
     moderation_artifact(run_id, rows)
+
+
+# What a reviewer sees ---------------------------------------------------------------------------
+
+_FRAME_REASON = re.compile(r"^([A-Z][A-Z_]+) ([\d.]+) >= (review|block) ([\d.]+)(.*)$")
+
+
+def plain_reason(reason: str) -> str:
+    """A detector's reason in plain words: ``FEMALE_BREAST_EXPOSED 0.40 >= review 0.30`` reads
+    "female breast exposed: score 0.40, at or above the review threshold 0.30". Reasons that
+    are sentences already (the term lists') are kept."""
+    m = _FRAME_REASON.match(reason)
+    if not m:
+        return reason
+    label, score, level, limit, rest = m.groups()
+    rest = rest.strip()
+    return (f"{label.replace('_', ' ').lower()}: score {score}, at or above the {level} "
+            f"threshold {limit}{f' ({rest})' if rest else ''}")
+
+
+def _review_header(decision) -> list[str]:
+    reasons = [f"- {plain_reason(r)}" for r in decision.reasons] or ["- (no reason given)"]
+    return ["**Why a person must look**", "", *reasons, "",
+            f"Detector: **{decision.detector or 'unknown'}**, version "
+            f"`{decision.detector_version or 'unknown'}`."]
+
+
+def review_text_markdown(campaign, decision) -> str:
+    """The text review: reasons, detector, and each shot's caption text per locale."""
+    lines = _review_header(decision) + ["", "**Captions per locale**", "",
+                                        "| shot | locale | caption |", "|---|---|---|"]
+    for shot in campaign.shots:
+        for locale, captions in shot.captions.items():
+            lines.append(f"| {shot.id} | {locale} | {_cell(' / '.join(captions))} |")
+    lines += ["", "**Prompts**", ""] + [f"- `{s.id}`: {_cell(s.prompt)}" for s in campaign.shots]
+    return "\n".join(lines)
+
+
+def review_frames_markdown(path: Path, decision, *, width: int = SHEET_WIDTH,
+                           most: int = SHEET_FRAMES) -> str:
+    """The frames review: reasons, detector, and the flagged frames of the clip at ``path``
+    (the sampled ones across the clip when the detector flagged none, e.g. when it failed)."""
+    info = probe(path)
+    fps = float(info.fps)
+    indices = list(decision.frames)[:most]
+    if indices:
+        times = [(i + 0.5) / fps for i in indices]
+        title = f"flagged frames ({len(decision.frames)} in all)"
+    else:
+        times = sample_times(info.duration, most)
+        title = "frames across the clip (no single frame was flagged)"
+    frames = frames_at(path, times, width)
+    sheet = contact_sheet(frames, [f"frame {int(t * fps)} ({t:.1f} s)" for t in times],
+                          columns=3, title=title)
+    image = data_uri(encode_image(sheet, "jpeg", quality=78), "jpeg")
+    return "\n".join(_review_header(decision) + ["", f"![{title}]({image})"])
