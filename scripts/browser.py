@@ -107,7 +107,10 @@ class Browser:
     def wait_for(self, expression: str, timeout_s: float = 30.0, what: str = ""):
         deadline = time.monotonic() + timeout_s
         while True:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError:  # the page navigated while evaluating: ask again
+                value = None
             if value:
                 return value
             if time.monotonic() > deadline:

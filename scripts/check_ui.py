@@ -133,8 +133,11 @@ def check_pages(browser: Browser, check: Checks, base: str, run_page: str, out: 
     shots.append(browser.screenshot(out / "ui-run-artifacts.png"))
 
     # The clip's contact sheet: the page answers and the image is decoded.
+    # The image is embedded in the artifact: the UI fetches it with the artifact (this API
+    # call), and no other request is needed, so it shows offline.
+    source = f"{base}/api/artifacts/{sheet['id']}"
+    check(status_of(source) == 200, "the contact sheet's artifact answers HTTP 200", source)
     page = f"{base}/artifacts/artifact/{sheet['id']}"
-    check(status_of(page) == 200, "the contact sheet page answers HTTP 200", page)
     browser.open(page)
     size = browser.wait_for(
         "(() => { const i = [...document.images].find(i => i.src.startsWith('data:'));"
@@ -146,13 +149,16 @@ def check_pages(browser: Browser, check: Checks, base: str, run_page: str, out: 
 
     # The clip table.
     browser.open(f"{base}/artifacts/artifact/{table['id']}")
-    rows = browser.wait_for(
-        "(() => [...document.querySelectorAll('table tbody tr')]"
-        ".map(r => r.innerText))()", 60, "the clip table's rows")
     sha = (json.loads(table["data"]) if isinstance(table["data"], str)
            else table["data"])[0]["sha256"]
-    check(len(rows) == 1 and "en" in rows[0] and sha[:12] in rows[0],
-          "the clip table shows the clip", rows[0][:100].replace("\t", " | "))
+    # Until the cells are filled in (the table renders its rows before their text).
+    rows = browser.wait_for(
+        "(() => { const rows = [...document.querySelectorAll('table tbody tr')].map(r =>"
+        " [...r.querySelectorAll('td')].map(c => c.textContent.trim()));"
+        f" return rows.some(r => r.includes('{sha}')) ? rows : null }})()", 60,
+        "the clip table's rows")
+    check(len(rows) == 1 and "en" in rows[0] and sha in rows[0],
+          "the clip table shows the clip", " | ".join(cell[:40] for cell in rows[0]))
     shots.append(browser.screenshot(out / "ui-clip-table.png"))
 
     # The render's progress artifact.
@@ -253,7 +259,7 @@ def main() -> int:
             print(f"     screenshot {path.relative_to(ROOT)} ({path.stat().st_size // 1024} kB)")
     finally:
         if serve is not None and serve.poll() is None:
-            os.killpg(serve.pid, signal.SIGINT)
+            os.killpg(serve.pid, signal.SIGTERM)  # serve stops everything on SIGTERM as on Ctrl-C
             try:
                 serve.wait(60)
             except subprocess.TimeoutExpired:

@@ -226,8 +226,9 @@ def clip_rows(manifest: dict, decisions: dict[str, str]) -> list[dict]:
     for clip in manifest.get("clips", []):
         rows.append({
             "locale": clip["locale"], "duration_s": clip.get("duration"),
-            "size_bytes": clip.get("size"), "sha256": clip.get("sha256"),
+            "size_bytes": clip.get("size"),
             "decision": decisions.get(clip.get("content_id", ""), "unknown"),
+            "sha256": clip.get("sha256"),
             "clip": clip.get("url"),
             **{kind: side.get("url") for kind, side in sorted(clip.get("sidecars", {}).items())},
         })
