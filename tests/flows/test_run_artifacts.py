@@ -82,3 +82,26 @@ def test_a_finished_run_has_named_flow_run_and_its_artifacts(prefect_harness, fa
     assert plot.format == "PNG" and "| product |" in stabilize
     moderation = next(v for k, v in markdown.items() if k.startswith("moderation"))
     assert "| text |" in moderation and "| render |" in moderation and "nudenet" in moderation
+
+
+def test_a_render_progress_artifact_moves_at_every_step(prefect_harness):
+    from prefect import flow
+
+    from tasks.report import RenderProgress
+
+    @flow(name="progress-test")
+    def steps() -> tuple[str, int]:
+        progress = RenderProgress("intro", "k" * 64, interval_s=0.0).start()
+        for done in range(1, 6):
+            progress(done, 5)
+        progress.finish("rendered")
+        return str(progress.artifact_id), progress.updates
+
+    artifact_id, updates = steps()
+    assert updates == 6  # five steps and the finish
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifact = client.read_artifacts()
+    (mine,) = [a for a in artifact if str(a.id) == artifact_id]
+    assert mine.data == 100.0 and "rendered" in mine.description
