@@ -9,7 +9,9 @@ page in headless Chromium (scripts/browser.py, DevTools protocol) and checks:
 - the run is named after its campaign and run id, and its Artifacts tab lists them;
 - the clip's contact sheet page answers HTTP 200 and its image is decoded (naturalWidth > 0);
 - the clip table shows the clip's locale and SHA-256;
-- the render's progress artifact is at 100 %.
+- the render's progress artifact is at 100 %;
+- a second campaign whose caption needs review is suspended, and its Resume form shows the
+  reasons, the detector and the captions per locale.
 
 Screenshots go to OUT/ui-*.png (scaled down to stay small). Exit code 0 when every check
 passes, 1 otherwise; each check prints one line. Needs Chromium (`apt-get install -y chromium`).
@@ -54,6 +56,10 @@ script: |
   visual: A tea tin on a wooden table
   [en] Fresh tea, 20% off.
 """
+
+# A caption the term lists send to review: the run waits, and its form shows why.
+REVIEW_SPEC = SPEC.replace("id: ui-check", "id: ui-review").replace(
+    "[en] Fresh tea, 20% off.", "[en] The naked truth about tea.")
 
 SHOT_WIDTH = 1000  # screenshots are scaled to this width: readable, and tens of kB
 
@@ -174,6 +180,33 @@ def check_pages(browser: Browser, check: Checks, base: str, run_page: str, out: 
     return shots
 
 
+def check_review(browser: Browser, check: Checks, base: str, flow_run_id: str, out: Path
+                 ) -> list[Path]:
+    """The run waiting for review: suspended, and its Resume form shows why and what."""
+    deadline = time.monotonic() + 300
+    while (state := api(base, f"/api/flow_runs/{flow_run_id}")["state"])["name"] != "Suspended":
+        if state["type"] in ("COMPLETED", "FAILED", "CRASHED") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    if not check(state["name"] == "Suspended", "the run needing review is suspended",
+                 f"{state['type']} {state['name']}"):
+        return []
+    browser.open(f"{base}/runs/flow-run/{flow_run_id}")
+    browser.wait_for(
+        "(() => { const b = [...document.querySelectorAll('button')]"
+        ".find(e => e.textContent.trim() === 'Resume'); b && b.click(); return !!b })()",
+        60, "the Resume button")
+    form = browser.wait_for(
+        "(() => { const t = document.body.innerText;"
+        " return t.includes('Captions per locale') ? t : '' })()", 60, "the review form")
+    time.sleep(1)
+    check("is sexual" in form and "Detector: terms" in form
+          and "The naked truth about tea." in form,
+          "the review form shows the reasons, the detector and the captions per locale",
+          next((line for line in form.splitlines() if "is sexual" in line), "")[:100])
+    return [browser.screenshot(out / "ui-review.png")]
+
+
 def start_serve(work: Path, port: int, ingest_port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FACTORY_", "PREFECT_"))}
     env.update({"FACTORY_DATA_DIR": str(work / "data"), "FACTORY_BACKEND": "animatic",
@@ -245,11 +278,17 @@ def main() -> int:
         progress = [a for a in artifacts if a["type"] == "progress"]
         run_page = f"{base}/runs/flow-run/{flow_run_id}"
         args.out.mkdir(parents=True, exist_ok=True)
+        review_spec = work / "ui-review" / "campaign.yaml"
+        review_spec.parent.mkdir(parents=True)
+        review_spec.write_text(textwrap.dedent(REVIEW_SPEC), encoding="utf-8")
+        waiting = api(base, f"/api/deployments/{deployment}/create_flow_run",
+                      {"parameters": {"spec_path": str(review_spec)}})["id"]
         shots = []
         with Browser(width=1400, height=1300) as browser:
             try:
                 shots += check_pages(browser, check, base, run_page, args.out, sheet, table,
                                      progress)
+                shots += check_review(browser, check, base, waiting, args.out)
             except TimeoutError as exc:
                 check(False, "the page showed what was expected", str(exc))
                 print(f"     page as it was: {browser.screenshot(work / 'timeout.png')}")
