@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import statistics
 import sys
 import time
@@ -144,7 +145,7 @@ def measure(size: Size, device: torch.device, repeats: int, vae: bool) -> list[t
         tflops = forward_flops(size.dit, tokens) / seconds / 1e12
         mfu = f"{100 * tflops / H200_BF16_DENSE_TFLOPS:.1f}%" if device.type == "cuda" else "-"
         peak = peak_gib(device)
-        rows.append((f"DiT forward, {label}", f"{tokens:,} tokens", f"{seconds:.3f} s",
+        rows.append((f"DiT forward, {label}", f"{tokens:,} tokens", seconds_text(seconds),
                      f"{tflops:.1f} TFLOP/s", mfu, f"{peak:.1f} GiB" if peak else "-"))
         forward_s[label] = seconds
     if device.type == "cuda":
@@ -160,7 +161,7 @@ def measure(size: Size, device: torch.device, repeats: int, vae: bool) -> list[t
             placement.park()
         gib = sum(p.numel() * p.element_size() for p in expert.parameters()) / 2 ** 30
         rows.append(("expert swap in (pinned host -> GPU)", f"{gib:.1f} GiB",
-                     f"{statistics.median(swap):.2f} s", f"{gib / statistics.median(swap):.1f} GiB/s",
+                     seconds_text(statistics.median(swap)), f"{gib / statistics.median(swap):.1f} GiB/s",
                      "-", "-"))
     del expert
     gc.collect()
@@ -180,16 +181,23 @@ def measure(size: Size, device: torch.device, repeats: int, vae: bool) -> list[t
                     pass
             decode_s = timed(decode, 1, device)
         peak = peak_gib(device)
-        rows.append((f"VAE decode, {size.vae_label}", f"{f} latent frames", f"{decode_s:.2f} s",
+        rows.append((f"VAE decode, {size.vae_label}", f"{f} latent frames", seconds_text(decode_s),
                      "-", "-", f"{peak:.1f} GiB" if peak else "-"))
         del model, latents
     big = list(forward_s.values())[-1]
     for label, forwards in (("clip estimate: 40 steps, CFG", 80),
                             ("clip estimate: 40 steps, CFG, EasyCache", 80 / EASYCACHE_SPEEDUP),
                             ("clip estimate: 4-step distilled", 4)):
-        rows.append((label, f"{forwards:.0f} forwards", f"{forwards * big + decode_s:.1f} s",
+        rows.append((label, f"{forwards:.0f} forwards", seconds_text(forwards * big + decode_s),
                      "-", "-", "-"))
     return rows
+
+
+def seconds_text(seconds: float) -> str:
+    """Three significant figures and no exponent: a tiny CPU forward can take well under a
+    millisecond, which a fixed "0.000 s" would hide."""
+    digits = max(1, 2 - math.floor(math.log10(seconds))) if seconds > 0 else 3
+    return f"{seconds:.{digits}f} s"
 
 
 def print_table(size: Size, device: torch.device, rows: list[tuple[str, ...]]) -> None:

@@ -7,6 +7,7 @@ wrong (field, file, key, shot, locale) and what to do next.
     FactoryError
     ├── SpecError             a campaign spec, script or product record is invalid (file, line,
     field)
+    │   └── SpecErrors            several such problems at once (``problems``), in file order
     ├── ConfigError           a setting or a command-line option is invalid or missing
     ├── MediaError            a video, image or audio file cannot be read, or ffmpeg failed on it
     │   ├── MissingGlyphsError    no font in the font folder can draw some caption characters
@@ -32,7 +33,8 @@ document, list positions and locales in brackets (``brand.colors.primary``, ``lo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 ECHO_CHARS = 60        # an echoed value (a name, a line of a script) is cut to this many characters
 MESSAGE_CHARS = 2000   # a whole message, at most
@@ -100,6 +102,41 @@ class SpecError(FactoryError):
         prefix = f"{where}: " if where else ""
         field_part = f"{field}: " if field else ""
         super().__init__(f"{prefix}{field_part}{message}")
+
+
+class SpecErrors(SpecError):
+    """Raised when a spec, script or record has several problems: all of them, in ``problems``.
+
+    It reads as its first problem, followed by how many more there are; ``content-factory
+    validate`` prints every one on its own line, the jobs API answers them all.
+    """
+
+    def __init__(self, problems: list[SpecError]) -> None:
+        first = problems[0]
+        self.problems = list(problems)
+        super().__init__(f"{first.detail} (and {len(problems) - 1} more problem(s); "
+                         "`content-factory validate` lists them all)", file=first.file,
+                         line=first.line, field=first.field)
+        self.detail = first.detail
+
+
+def spec_problems(problems: list[SpecError]) -> SpecError:
+    """One error for ``problems`` (at least one): itself when alone, else :class:`SpecErrors`."""
+    flat = [p for e in problems for p in getattr(e, "problems", [e])]
+    return flat[0] if len(flat) == 1 else SpecErrors(flat)
+
+
+@contextmanager
+def gathered(problems: list[SpecError] | None) -> Iterator[None]:
+    """Collect a :class:`SpecError` raised in the block into ``problems`` and go on after the
+    block; with ``problems`` None it propagates (the loaders' strict mode)."""
+    if problems is None:
+        yield
+        return
+    try:
+        yield
+    except SpecError as exc:
+        problems.extend(getattr(exc, "problems", [exc]))
 
 
 class ConfigError(FactoryError):

@@ -7,6 +7,7 @@ the template cache, so no shot is rendered again.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -19,7 +20,7 @@ from flows.stopwatch import Stopwatch
 from storage.cache import CachedRender
 from tasks.audio.narrate import silenced
 from tasks.master import SteadyRender, master_stored_task, master_task, stabilize_render_task
-from tasks.plan import RunPlan, plan_run_task
+from tasks.plan import RunPlan, new_run_id, plan_run_task
 from tasks.publish import write_manifest_task
 from tasks.render.fidelity import first_frame_fidelity_task
 from tasks.render.stage import render_shot_task, render_totals
@@ -31,7 +32,7 @@ from tasks.report import (
     run_name,
     stabilize_artifact,
 )
-from tasks.runs import fail, finish_task, set_master_task
+from tasks.runs import fail, fail_before_plan, finish_task, set_master_task
 from tasks.screen import screen_frames_task, screen_text_task
 from tasks.script import Campaign, load_campaign
 
@@ -122,9 +123,24 @@ def _flow_run_id() -> str | None:
 
 
 def mark_failed(flow, run, state) -> None:
-    """Flow failure hook: the run record says failed, with the reason, and can be rerun."""
-    factory = get_factory(run.parameters.get("backend"))
-    fail(factory.db, str(run.id), state.message or "failed")
+    """Flow failure hook: the run record says failed, with the reason, and can be rerun.
+
+    A flow run that failed before it planned a run (an invalid spec, a missing file, a backend
+    that cannot load) is recorded too, under its ``run_id`` parameter or a new id, so that
+    `content-factory runs` and the jobs API show it. Only the database is opened here: the
+    failure may have been the factory's own set-up.
+    """
+    from flows.settings import get_settings
+    from storage.db import open_database
+
+    db = open_database(get_settings().database_url)
+    error = state.message or "failed"
+    if not fail(db, str(run.id), error):
+        params = run.parameters or {}
+        campaign_id, kind = _campaign_of_params(flow.name, params)
+        run_id = params.get("run_id") or new_run_id(campaign_id)
+        fail_before_plan(db, run_id=run_id, campaign_id=campaign_id, kind=kind, error=error,
+                         flow_run_id=str(run.id))
     logging.getLogger(__name__).warning("flow run %s failed: %s", run.id, state.message)
 
 
@@ -133,6 +149,17 @@ def _start_name() -> str:
     folder (the campaign's usual home); ``produce`` renames it to campaign and run id."""
     parameters = flow_run.get_parameters()
     return parameters.get("run_id") or f"{Path(parameters['spec_path']).parent.name}-starting"
+
+
+def _campaign_of_params(flow_name: str, params: dict) -> tuple[str, str]:
+    """The campaign id and kind a flow run's parameters name, as far as they can be read."""
+    if flow_name == "product_clip":
+        return f"product-{str(params.get('sku') or 'unknown').lower()}"[:128], "product"
+    try:
+        return load_campaign(params["spec_path"]).id, "campaign"
+    except Exception:  # the spec is what failed: name the campaign after its file
+        stem = Path(str(params.get("spec_path") or "unknown")).stem.lower()
+        return re.sub(r"[^a-z0-9._-]+", "-", stem).strip("-")[:64] or "unknown", "campaign"
 
 
 @flow(name="campaign", flow_run_name=_start_name, on_failure=[mark_failed], on_crashed=[mark_failed])

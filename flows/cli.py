@@ -32,8 +32,26 @@ out = Console()
 
 
 def _quiet_prefect() -> None:
+    """Before Prefect is imported: quiet, and pointed at this machine's server (flows/connect.py):
+    PREFECT_API_URL, else a running `serve` (the run shows in its UI), else a temporary server
+    this command starts and announces (so `review` from another terminal can reach it)."""
+    from flows.connect import read_announcement, use_local_prefect
+    from flows.settings import get_settings
+
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    data_dir = get_settings().data_dir
+    api = use_local_prefect(data_dir)
+    if api is None:
+        from flows.connect import start_announced_temporary_server
+
+        with console.status("starting a temporary Prefect server (`content-factory serve` "
+                            "keeps one running)"):
+            start_announced_temporary_server(data_dir)
+        return
+    serving = read_announcement(data_dir)
+    ui = serving.ui_url if serving and serving.api_url == api and serving.ui_url else api
+    typer.echo(f"Prefect: {api} (runs show in the UI at {ui})", err=True)
 
 
 SPEC_FILE = input_file("a campaign spec file (YAML or JSON)")
@@ -42,10 +60,20 @@ SPEC_FILE = input_file("a campaign spec file (YAML or JSON)")
 @app.command()
 def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).",
                                                   callback=SPEC_FILE)]) -> None:
-    """Check a campaign spec and its script; print its shots. Exits 1 on any error."""
+    """Check a campaign spec and its script; print its shots, or every problem, one a line.
+    Exits 1 on any problem."""
+    from common.errors import SpecError
     from tasks.script import load_campaign
 
-    campaign = load_campaign(spec)
+    try:
+        campaign = load_campaign(spec)
+    except SpecError as exc:
+        problems = getattr(exc, "problems", [exc])
+        for problem in problems:
+            _fail(str(problem), EXIT_ERROR)
+        if len(problems) > 1:
+            typer.echo(f"{len(problems)} problems in {spec}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
     table = Table(title=f"{campaign.id}: {len(campaign.shots)} shots, locales "
                         f"{', '.join(campaign.spec.locales)}")
     for col in ("shot", "seconds", "frames", "seed", "template", "prompt"):
@@ -69,11 +97,12 @@ def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).
     from tasks.script import load_campaign
 
     load_campaign(spec)  # fail fast, before Prefect starts, on an invalid spec
+    run_id = _known_run(run_id, must_exist=False) if run_id else None
     _quiet_prefect()
     from flows.campaign import campaign
     from flows.display import RunDisplay
 
-    with RunDisplay(f"campaign {spec} (the first start of Prefect takes ~10 s)"):
+    with RunDisplay(f"campaign {spec}"):
         manifest = campaign(spec_path=str(spec), run_id=run_id, backend=backend, silent=silent)
     _print_manifest(manifest)
 
@@ -93,6 +122,7 @@ def product(record: Annotated[Path, typer.Argument(
 
     item = load_product_file(record)
     data, _ = load_structured(record)
+    run_id = _known_run(run_id, must_exist=False) if run_id else None
     _quiet_prefect()
     from flows.display import RunDisplay
     from flows.product import product_clip
@@ -114,6 +144,7 @@ def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
                  "--silent", help="No voice-over and no music.")] = False,
              ) -> None:
     """Publish more locales of a finished run from its stored master (no rendering)."""
+    run_id = _known_run(run_id)  # a typo fails here, in well under a second
     _quiet_prefect()
     from flows.display import RunDisplay
     from flows.localize import localize as localize_flow
@@ -125,23 +156,34 @@ def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
 
 
 @app.command()
-def runs(limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20) -> None:
-    """Recent runs and their state."""
+def runs(limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20,
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+         ) -> None:
+    """Recent runs: whole id (any command also takes a unique start of it), state, duration,
+    clips and the folder they were published to."""
     from flows.settings import get_settings
     from storage.db import open_database
-    from storage.records import recent_runs
+    from storage.records import recent_runs, run_status
 
     db = open_database(get_settings().database_url)
-    table = Table(title="recent runs")
-    for col in ("run", "campaign", "kind", "state", "backend", "locales", "started", "error"):
-        table.add_column(col)
     with db.session() as s:
-        for r in recent_runs(s, limit):
-            table.add_row(r.id, r.campaign_id, r.kind, r.state, r.backend,
-                          ",".join(r.locales or []),
-                          r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "",
-                          (r.error or "")[:60])
-    out.print(table)
+        rows = [run_status(s, r) for r in recent_runs(s, limit)]
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    # Plain aligned lines (like `docker ps`), never wrapped: ids and folders are copied from here.
+    header = ("RUN", "STATE", "STARTED (UTC)", "DURATION", "CLIPS", "OUTPUT", "ERROR")
+    lines = [header] + [(
+        r["run_id"], r["state"], (r["started_at"] or "-")[:19].replace("T", " "),
+        f"{r['duration_s']:.1f} s" if r["duration_s"] is not None else "-",
+        f"{sum(c['url'] is not None for c in r['clips'])}/{len(r['locales'])}",
+        (r["output"] or "-").removeprefix("file://"), one_line(r["error"] or "", 100))
+        for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(line, widths)), line[-1]])
+                   .rstrip())
 
 
 @app.command()
@@ -159,6 +201,21 @@ def doctor() -> None:
         table.add_row(name, mark[passed], detail)
     out.print(table)
     raise typer.Exit(0 if ok else 1)
+
+
+def _known_run(run_id: str, *, must_exist: bool = True) -> str:
+    """The whole id of a recorded run, given its id or a unique prefix of it (StorageError
+    otherwise; with ``must_exist`` False an unknown id is a new run's); no Prefect involved."""
+    from flows.settings import get_settings
+    from storage.db import open_database
+    from storage.records import resolve_run_id
+
+    db = open_database(get_settings().database_url)
+    with db.session() as s:
+        whole = resolve_run_id(s, run_id, must_exist=must_exist)
+    if whole != run_id:
+        typer.echo(f"run {whole}", err=True)  # which run a start of an id named
+    return whole
 
 
 def _print_manifest(manifest: dict) -> None:

@@ -56,8 +56,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.errors import ConfigError, SpecError, echo
-from common.inputs import MAX_DEPTH, load_json
-from tasks.product import load_product
+from common.inputs import MAX_DEPTH
+from flows.bodies import Rejected, parse_json_body, validate_product
+from flows.jobs import JobsConfig, jobs_router
+from flows.jobs import install_handlers as install_jobs_handlers
+from flows.jobs import settings_config as jobs_settings_config
 
 log = logging.getLogger(__name__)
 
@@ -122,45 +125,6 @@ def product_event(product: dict[str, Any], *, updated: bool, event_id: str
     return event, resource, uuid.uuid5(EVENT_NAMESPACE, event_id)
 
 
-def validate_product(data: Any, source: str = "webhook") -> dict[str, Any]:
-    """The product record as the flow will get it; :class:`SpecError` names the bad field."""
-    if not isinstance(data, dict):
-        raise SpecError("the body must be a JSON object (a product record)", file=source,
-                        field="body")
-    return load_product(data, source).model_dump(mode="json", exclude_none=True)
-
-
-class Rejected(Exception):
-    """An HTTP answer other than 'emitted': status, message and the field it concerns."""
-
-    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.field = status, detail, field
-
-
-def parse_json_body(body: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """A request body as JSON data, by the rules every factory endpoint applies.
-
-    Strict UTF-8; at most ``max_depth`` levels of nesting, counted before parsing; numbers
-    finite (no ``NaN``, ``Infinity`` or ``1e400``); no NUL or unpaired surrogate in a string.
-    Raises :class:`Rejected`: 400 when the body cannot be parsed, 422 naming the field when a
-    parsed value is refused.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Rejected(400, f"body is not UTF-8 text (byte {exc.start}: {exc.reason})",
-                       "body") from None
-    try:
-        return load_json(text, source="body", max_depth=max_depth)
-    except SpecError as exc:
-        if exc.field:
-            raise Rejected(422, f"{exc.field}: {exc.detail}", exc.field) from None
-        where = f" (line {exc.line})" if exc.line else ""
-        raise Rejected(400, f"body is not JSON the factory accepts{where}: {exc.detail}",
-                       "body") from None
-
-
 def sign(secret: str, body: bytes, timestamp: str | None = None,
          signed_content: str = "body") -> str:
     """The signature header value a sender computes: base64 of HMAC-SHA256."""
@@ -204,11 +168,12 @@ def load_or_create_secret(path: Path) -> str:
 
 
 def create_app(settings: IngestSettings, *, database_url: str | None = None,
-               emitter: Emitter | None = None, clock: Callable[[], float] = time.time
-               ) -> FastAPI:
+               emitter: Emitter | None = None, clock: Callable[[], float] = time.time,
+               jobs: JobsConfig | None = None) -> FastAPI:
     """The FastAPI app. ``emitter`` defaults to Prefect's ``emit_event``; ``clock`` to wall time.
 
-    ``database_url`` holds the dedup ledger; it defaults to the factory database.
+    ``database_url`` holds the dedup ledger; it defaults to the factory database. ``jobs``: the
+    jobs API (flows/jobs.py), by default from the factory settings when FACTORY_API_TOKEN is set.
     """
     from storage.db import open_database
     from storage.events import claim_event, mark_emitted, release_event
@@ -225,7 +190,12 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
         import prefect.events  # noqa: F401  (import now: ~2 s that would delay the first webhook)
     emit = emitter or prefect_emitter
 
-    app = FastAPI(title="content-factory catalog ingest", docs_url=None, redoc_url=None)
+    app = FastAPI(title="content-factory catalog ingest and jobs API", docs_url="/docs",
+                  redoc_url=None)
+    jobs = jobs or jobs_settings_config(database_url=database_url)
+    if jobs is not None:
+        install_jobs_handlers(app)
+        app.include_router(jobs_router(jobs))
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -341,7 +311,11 @@ def main(argv: list[str] | None = None) -> None:
         from flows.settings import get_settings
         secret_file = get_settings().data_dir.resolve() / "ingest.secret"
         settings.secret = SecretStr(load_or_create_secret(secret_file))
-    app = create_app(settings)
+    from flows.settings import get_settings
+    factory = get_settings()
+    token = (factory.api_token.get_secret_value() if factory.api_token
+             else load_or_create_secret(factory.data_dir.resolve() / "api.token"))
+    app = create_app(settings, jobs=jobs_settings_config(token=token))
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 

@@ -21,7 +21,7 @@ from uuid import UUID
 from prefect import get_run_logger
 from prefect.input import RunInput
 
-from common.errors import ModerationError, RunStopped
+from common.errors import ModerationError, RunStopped, one_line
 from common.verdicts import Verdict, passes
 from flows.runtime import Factory
 from moderation import Decision
@@ -237,12 +237,14 @@ def _open_review(db: Database, subject_kind: str, subject_id: str, flow_run_id: 
 
 
 def decide_review(db: Database, ref: str | int, *, approved: bool, reviewer: str,
-                  note: str = "") -> ReviewOutcome:
+                  note: str = "", resume: bool = True) -> ReviewOutcome:
     """Approve or reject the pending review ``ref`` (review id or subject id): record the
     decision, then resume the paused flow run with it as run input.
 
     The decision is recorded even when Prefect cannot be reached (the paused run then honours
     it when its review times out); :attr:`ReviewOutcome.message` says what happened.
+    ``resume=False``: no Prefect server runs on this machine, so none is started just to find
+    that out (flows/connect.py decides).
     """
     from prefect.exceptions import NotPausedError
     from prefect.flow_runs import resume_flow_run
@@ -261,6 +263,12 @@ def decide_review(db: Database, ref: str | int, *, approved: bool, reviewer: str
     if not flow_run_id:
         return ReviewOutcome(review_id, kind, subject, outcome, reviewer, None, False,
                              f"{done}; no flow run waits for it")
+    if not resume:
+        return ReviewOutcome(review_id, kind, subject, outcome, reviewer, flow_run_id, False,
+                             f"{done}; no Prefect server runs on this machine (no `content-"
+                             "factory serve`, no PREFECT_API_URL), so flow run "
+                             f"{flow_run_id} was not resumed: it applies this decision when "
+                             "its review times out")
     try:
         resume_flow_run(UUID(flow_run_id),
                         run_input={"approved": approved, "reviewer": reviewer, "note": note})
@@ -274,9 +282,9 @@ def decide_review(db: Database, ref: str | int, *, approved: bool, reviewer: str
 
         api = PREFECT_API_URL.value() or "an ephemeral API (PREFECT_API_URL is not set)"
         message = (f"{done}; could not resume flow run {flow_run_id} through {api}: "
-                   f"{type(exc).__name__}: {exc}. Set PREFECT_API_URL to the Prefect server "
-                   "the factory runs on; the paused run applies this decision when its review "
-                   "times out")
+                   f"{type(exc).__name__}: {one_line(str(exc), 200)}. Set PREFECT_API_URL to "
+                   "the Prefect server the factory runs on; the paused run applies this "
+                   "decision when its review times out")
         return ReviewOutcome(review_id, kind, subject, outcome, reviewer, flow_run_id, False,
                              message)
     return ReviewOutcome(review_id, kind, subject, outcome, reviewer, flow_run_id, True,

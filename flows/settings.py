@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     c2pa_trust_anchors: Path | None = Field(None, description="PEM root certificates `verify` "
                                             "trusts besides the local identity's.")
     review_timeout_s: int = Field(3600, description="Unanswered reviews are rejected after this.")
+    api_token: SecretStr | None = Field(None, description="Bearer token of the jobs API (POST "
+                                        "/campaigns, /products, GET /runs); `serve` makes one in "
+                                        "DATA_DIR/api.token when unset.")
+    jobs_runner: Literal["auto", "deployment", "local"] = Field(
+        "auto", description="How the jobs API starts runs: `deployment` (campaign/on-demand, "
+        "product_clip/catalog on the Prefect server), `local` (a background thread of the ingest "
+        "process), `auto` (deployment when PREFECT_API_URL is set, as under `serve`).")
     stabilize: bool = True
 
     @model_validator(mode="after")

@@ -24,8 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     echo "install-fonts: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get update -q >/dev/null
-    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 mkdir -p "$DEST"

@@ -13,8 +13,8 @@ if ! command -v espeak-ng >/dev/null; then
     fi
     echo "install-voices: installing espeak-ng"
     export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get update -q >/dev/null
-    "${SUDO[@]}" apt-get install -y -q --no-install-recommends espeak-ng >/dev/null
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends espeak-ng >/dev/null
 fi
 
 for voice in en-us cmn ar ja; do

@@ -39,6 +39,7 @@ from storage.records import (
     get_clip,
     get_run,
     record_publication,
+    run_prefix,
     supersede_publications,
 )
 
@@ -61,12 +62,6 @@ class Published:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def run_prefix(campaign_id: str, run_id: str) -> str:
-    """``CAMPAIGN/RUN/``: where everything a run publishes lives on a target."""
-    safe = [re.sub(r"[^A-Za-z0-9._-]+", "-", part) for part in (campaign_id, run_id)]
-    return f"{safe[0]}/{safe[1]}/"
 
 
 def clip_key(campaign_id: str, run_id: str, locale: str, kind: str, sha256: str,

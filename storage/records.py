@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,18 @@ from sqlalchemy.orm import Session
 
 from common.errors import PublishRefused, StorageError
 from common.verdicts import passes
-from storage.models import Campaign, Clip, ModerationDecision, Publication, Run, Shot, utcnow
+from storage.models import (
+    Campaign,
+    Clip,
+    ModerationDecision,
+    Publication,
+    Render,
+    Run,
+    Shot,
+    utcnow,
+)
+
+FINAL_STATES = ("completed", "failed", "blocked", "rejected")
 
 
 def upsert_campaign(s: Session, *, campaign_id: str, name: str, kind: str, spec_path: str,
@@ -49,6 +61,102 @@ def start_run(s: Session, *, run_id: str, campaign_id: str, kind: str, backend: 
     return run
 
 
+def run_prefix(campaign_id: str, run_id: str) -> str:
+    """``CAMPAIGN/RUN/``: where everything a run publishes lives on a target."""
+    safe = [re.sub(r"[^A-Za-z0-9._-]+", "-", part) for part in (campaign_id, run_id)]
+    return f"{safe[0]}/{safe[1]}/"
+
+
+def queue_run(s: Session, *, run_id: str, campaign_id: str, name: str, kind: str,
+              spec_path: str, spec_sha256: str, spec: dict, backend: str,
+              locales: list[str]) -> Run:
+    """Record a run that was asked for and not started yet (state ``queued``): the jobs API
+    answers with its id at once, and ``plan_run`` reopens it when the flow starts."""
+    upsert_campaign(s, campaign_id=campaign_id, name=name, kind=kind, spec_path=spec_path,
+                    spec_sha256=spec_sha256, spec=spec)
+    if s.get(Run, run_id) is not None:
+        raise StorageError(f"run id {run_id!r} is taken")
+    run = Run(id=run_id, campaign_id=campaign_id, kind=kind, locales=list(locales),
+              backend=backend, state="queued", metrics={}, attempts=0)
+    s.add(run)
+    s.flush()
+    return run
+
+
+def record_failed_start(s: Session, *, run_id: str, campaign_id: str, kind: str, error: str,
+                        flow_run_id: str | None = None) -> Run:
+    """A run that failed before it was planned (an invalid spec, a missing file): recorded as
+    failed, with the reason, so `content-factory runs` and the jobs API show it."""
+    run = s.get(Run, run_id)
+    if run is None:
+        if s.get(Campaign, campaign_id) is None:
+            s.add(Campaign(id=campaign_id, name=campaign_id, kind=kind if kind != "localize"
+                           else "campaign", spec_path="", spec_sha256="", spec={}))
+            s.flush()
+        run = Run(id=run_id, campaign_id=campaign_id, kind=kind, locales=[], metrics={},
+                  attempts=1, started_at=utcnow())
+        s.add(run)
+    run.state, run.error, run.finished_at = "failed", error[:2000], utcnow()
+    run.flow_run_id = flow_run_id or run.flow_run_id
+    s.flush()
+    return run
+
+
+def run_status(s: Session, run: Run) -> dict[str, Any]:
+    """What a run is doing, from its records: state, stage, progress (0-1), shots rendered,
+    clips made and published (each with its current video's URL and key)."""
+    shots = list(run.shots)
+    keys = {shot.render_key for shot in shots}
+    ready = set(s.scalars(select(Render.key).where(Render.key.in_(keys),
+                                                   Render.state == "ready"))) if keys else set()
+    rendered = sum(shot.render_key in ready for shot in shots)
+    clips = []
+    for clip in sorted(run.clips, key=lambda c: c.locale):
+        video = next((p for p in clip.publications if p.kind == "video" and p.current), None)
+        clips.append({"locale": clip.locale, "content_id": clip.content_id,
+                      "state": clip.state, "duration": clip.duration, "sha256": clip.sha256,
+                      "size_bytes": clip.size_bytes, "url": video.url if video else None,
+                      "key": video.object_key if video else None,
+                      "target": video.target if video else None})
+    published = sum(c["url"] is not None for c in clips)
+    target = next((c["target"] for c in clips if c["target"]), None)
+    output = None
+    if target:  # CAMPAIGN/RUN/ on the target, where publishing puts a run's files
+        output = f"{target.rstrip('/')}/{run_prefix(run.campaign_id, run.id)}"
+    locales = max(len(run.locales or []), 1)
+    if run.state == "completed":
+        stage, progress = "done", 1.0
+    elif run.state == "queued":
+        stage, progress = "queued", 0.0
+    elif not shots:
+        stage, progress = "plan", 0.02
+    elif run.master_key is None:
+        stage, progress = "render", 0.05 + 0.6 * rendered / len(shots)
+    elif len(clips) < locales:
+        stage, progress = "localize", 0.7 + 0.2 * len(clips) / locales
+    else:
+        stage, progress = "publish", 0.9 + 0.1 * published / locales
+    if run.state in FINAL_STATES and run.state != "completed":
+        stage = f"{run.state} at {stage}"
+    started, finished = run.started_at, run.finished_at
+    return {"run_id": run.id, "campaign_id": run.campaign_id, "kind": run.kind,
+            "state": run.state, "stage": stage, "progress": round(min(progress, 1.0), 3),
+            "backend": run.backend, "locales": list(run.locales or []),
+            "created_at": _iso(run.created_at), "started_at": _iso(started),
+            "finished_at": _iso(finished),
+            "duration_s": round((finished - started).total_seconds(), 1)
+            if started and finished else None,
+            "error": run.error, "flow_run_id": run.flow_run_id,
+            "shots": {"total": len(shots), "rendered": rendered},
+            "clips": clips, "output": output, "manifest_key": run.manifest_key}
+
+
+def _iso(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+
+
 def finish_run(s: Session, run_id: str, *, state: str, error: str | None = None,
                manifest_key: str | None = None) -> Run:
     run = get_run(s, run_id)
@@ -62,7 +170,7 @@ def finish_run(s: Session, run_id: str, *, state: str, error: str | None = None,
 def fail_runs_of_flow_run(s: Session, flow_run_id: str, error: str) -> int:
     """Mark the running runs of a failed or crashed flow run failed; how many there were."""
     runs = list(s.scalars(select(Run).where(Run.flow_run_id == flow_run_id,
-                                            Run.state.in_(("running", "pending")))))
+                                            Run.state.in_(("running", "pending", "queued")))))
     for run in runs:
         run.state, run.error, run.finished_at = "failed", error[:2000], utcnow()
     s.flush()
@@ -74,6 +182,28 @@ def get_run(s: Session, run_id: str) -> Run:
     if run is None:
         raise StorageError(f"no run {run_id!r} in the run records (see `content-factory runs`)")
     return run
+
+
+def resolve_run_id(s: Session, ref: str, *, must_exist: bool = True) -> str:
+    """The whole id of the run ``ref`` names: its id, or a prefix only one run id starts with.
+
+    StorageError when none does (unless ``must_exist`` is False: then ``ref`` is a new id) or
+    when several do (the message lists a few).
+    """
+    ref = ref.strip()
+    if not ref or s.get(Run, ref) is not None:
+        return ref
+    matches = list(s.scalars(select(Run.id).where(Run.id.startswith(ref, autoescape=True))
+                             .order_by(Run.id).limit(6)))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise StorageError(f"run id {ref!r} is the start of several runs ({shown}); give more "
+                           "of it (see `content-factory runs`)")
+    if not must_exist:
+        return ref
+    raise StorageError(f"no run {ref!r} in the run records (see `content-factory runs`)")
 
 
 def add_run_metrics(s: Session, run_id: str, **metrics: Any) -> None:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from common.errors import SpecError
+from common.inputs import path_problem
 from media.locales import language
 from tasks.script import Campaign, load_campaign
 from tasks.spec import check_locales, load_structured, validation_error
@@ -45,6 +46,18 @@ class Product(BaseModel):
     brand: dict[str, Any] | None = None
 
     _locales = field_validator("locales")(check_locales)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        # A path (beside the record), or a URL the flow fetches (storage/fetch.py).
+        from storage.fetch import is_url, url_problem
+
+        if v is not None:
+            problem = url_problem(v) if is_url(v) else path_problem(v)
+            if problem:
+                raise ValueError(problem)
+        return v
 
     @field_validator("title", "description", mode="plain")
     @classmethod
@@ -150,3 +163,4 @@ def load_product_campaign(product: Product, work_dir: Path, *, template: Path | 
     spec_path.write_text(text, encoding="utf-8")
     campaign = load_campaign(spec_path)
     return dataclasses.replace(campaign, kind="product")
+

@@ -19,6 +19,7 @@ from storage.records import (
     fail_runs_of_flow_run,
     finish_run,
     get_run,
+    record_failed_start,
     start_run,
     upsert_clip,
 )
@@ -70,6 +71,14 @@ def reopen(db: Database, run_id: str, *, kind: str, backend: str, locales: list[
         campaign_id = get_run(s, run_id).campaign_id
         start_run(s, run_id=run_id, campaign_id=campaign_id, kind=kind, backend=backend,
                   locales=locales)
+
+
+def fail_before_plan(db: Database, *, run_id: str, campaign_id: str, kind: str, error: str,
+                     flow_run_id: str | None) -> None:
+    """Record a run that failed before it was planned (see :func:`record_failed_start`)."""
+    with db.session() as s:
+        record_failed_start(s, run_id=run_id, campaign_id=campaign_id, kind=kind, error=error,
+                            flow_run_id=flow_run_id)
 
 
 def fail(db: Database, flow_run_id: str, error: str) -> int:

@@ -24,11 +24,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.errors import SpecError, echo
+from common.errors import SpecError, echo, gathered, spec_problems
 from common.inputs import file_problem, path_problem
 from media.locales import is_locale
 from tasks.audio.sentences import split_sentences
@@ -112,8 +113,18 @@ def derive_seed(*parts: Any) -> int:
 
 
 def parse_script(text: str, spec: CampaignSpec, *, file: str = "<script>",
-                 first_line: int = 1, base_dir: Path | None = None) -> list[Shot]:
-    """Parse the script text into shots, checking it against the campaign spec."""
+                 first_line: int = 1, base_dir: Path | None = None,
+                 problems: list[SpecError] | None = None) -> list[Shot]:
+    """Parse the script text into shots, checking it against the campaign spec.
+
+    With ``problems`` (a list), every problem is added to it and parsing goes on past it (a
+    shot with a problem is still checked to its end); otherwise the first one is raised.
+    """
+    def report(error: SpecError) -> None:
+        if problems is None:
+            raise error
+        problems.append(error)
+
     blocks: list[tuple[int, str, str, list[tuple[int, str]]]] = []
     for offset, raw in enumerate(text.splitlines()):
         lineno = first_line + offset
@@ -122,18 +133,19 @@ def parse_script(text: str, spec: CampaignSpec, *, file: str = "<script>",
             continue
         header = parse_header(line)
         if header and not header[0]:
-            raise SpecError("a shot header needs an id, like '## intro: Title'", file=file,
-                            line=lineno, field="shots")
-        if header:
+            report(SpecError("a shot header needs an id, like '## intro: Title'", file=file,
+                             line=lineno, field="shots"))
+        elif header:
             blocks.append((lineno, header[0], header[1], []))
         elif not blocks:
-            raise SpecError("text before the first shot; start each shot with '## <id>'",
-                            file=file, line=lineno, field="shots")
+            report(SpecError("text before the first shot; start each shot with '## <id>'",
+                             file=file, line=lineno, field="shots"))
         else:
             blocks[-1][3].append((lineno, line))
     if not blocks:
-        raise SpecError("the script has no shots; start each shot with '## <id>'", file=file,
-                        line=first_line, field="script")
+        report(SpecError("the script has no shots; start each shot with '## <id>'", file=file,
+                         line=first_line, field="script"))
+        return []
     if len(blocks) > MAX_SHOTS:
         raise SpecError(f"the script has {len(blocks)} shots, more than the {MAX_SHOTS} one "
                         "campaign may have; split it into several campaigns", file=file,
@@ -142,18 +154,25 @@ def parse_script(text: str, spec: CampaignSpec, *, file: str = "<script>",
     seen: dict[str, int] = {}
     for position, (lineno, shot_id, title, body) in enumerate(blocks):
         if not _SHOT_ID.match(shot_id):
-            raise SpecError(f"shot id {echo(shot_id)} may use letters, digits, '-' and '_' only",
-                            file=file, line=lineno, field="shots")
+            report(SpecError(f"shot id {echo(shot_id)} may use letters, digits, '-' and '_' "
+                             "only", file=file, line=lineno, field="shots"))
+            continue
         if shot_id in seen:
-            raise SpecError(f"shot id {echo(shot_id)} is used twice (first at line {seen[shot_id]})",
-                            file=file, line=lineno, field=f"shots.{shot_id}")
+            report(SpecError(f"shot id {echo(shot_id)} is used twice (first at line "
+                             f"{seen[shot_id]})", file=file, line=lineno,
+                             field=f"shots.{shot_id}"))
+            continue
         seen[shot_id] = lineno
-        shots.append(_parse_shot(spec, shot_id, title, position, lineno, body, file, base_dir))
+        shots.append(_parse_shot(spec, shot_id, title, position, lineno, body, file, base_dir,
+                                 report))
     return shots
 
 
 def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lineno: int,
-                body: list[tuple[int, str]], file: str, base_dir: Path | None) -> Shot:
+                body: list[tuple[int, str]], file: str, base_dir: Path | None,
+                report: Callable[[SpecError], None]) -> Shot:
+    """One shot; each problem goes to ``report`` (which raises it, or keeps it and lets the
+    checks go on with a stand-in value)."""
     values: dict[str, tuple[int, str]] = {}
     captions: dict[str, list[str]] = {}
     narration: dict[str, list[str]] = {}
@@ -163,53 +182,56 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         return f"shots.{shot_id}.{name}"
 
     for ln, line in body:
-        cap = _CAPTION.match(line)
-        if cap:
-            loc, caption = cap["locale"].strip(), cap["text"].strip()
-            kind = "say" if caption.startswith(SAY) else "caption"
-            what = "narration" if kind == "say" else "caption"
-            if not is_locale(loc):
-                raise SpecError(f"{where}: {echo(loc)} is not a locale code like 'en' or 'zh-CN'",
-                                file=file, line=ln, field=at(kind))
-            if loc not in spec.locales:
-                raise SpecError(f"{where}: {what} for {echo(loc)}, which is not in the campaign's "
-                                f"locales ({', '.join(spec.locales)})", file=file, line=ln,
-                                field=at(f"{kind}[{loc}]"))
-            if kind == "say":
-                caption = caption[len(SAY):].strip()
-            if not caption:
-                raise SpecError(f"{where}: empty {what}", file=file, line=ln,
-                                field=at(f"{kind}[{loc}]"))
-            bucket = narration if kind == "say" else captions
-            total = len(caption) + sum(len(c) for c in bucket.get(loc, []))
-            if len(caption) > MAX_CAPTION_CHARS or total > MAX_SHOT_CAPTION_CHARS:
-                raise SpecError(f"{where}: {what} of more than {MAX_CAPTION_CHARS} characters "
-                                f"a line or {MAX_SHOT_CAPTION_CHARS} a shot cannot be read in "
-                                "time; shorten them or split the shot", file=file, line=ln,
-                                field=at(f"{kind}[{loc}]"))
-            if kind == "say":
-                narration.setdefault(loc, []).extend(split_sentences(caption))
+        try:
+            cap = _CAPTION.match(line)
+            if cap:
+                loc, caption = cap["locale"].strip(), cap["text"].strip()
+                kind = "say" if caption.startswith(SAY) else "caption"
+                what = "narration" if kind == "say" else "caption"
+                if not is_locale(loc):
+                    raise SpecError(f"{where}: {echo(loc)} is not a locale code like 'en' or 'zh-CN'",
+                                    file=file, line=ln, field=at(kind))
+                if loc not in spec.locales:
+                    raise SpecError(f"{where}: {what} for {echo(loc)}, which is not in the campaign's "
+                                    f"locales ({', '.join(spec.locales)})", file=file, line=ln,
+                                    field=at(f"{kind}[{loc}]"))
+                if kind == "say":
+                    caption = caption[len(SAY):].strip()
+                if not caption:
+                    raise SpecError(f"{where}: empty {what}", file=file, line=ln,
+                                    field=at(f"{kind}[{loc}]"))
+                bucket = narration if kind == "say" else captions
+                total = len(caption) + sum(len(c) for c in bucket.get(loc, []))
+                if len(caption) > MAX_CAPTION_CHARS or total > MAX_SHOT_CAPTION_CHARS:
+                    raise SpecError(f"{where}: {what} of more than {MAX_CAPTION_CHARS} characters "
+                                    f"a line or {MAX_SHOT_CAPTION_CHARS} a shot cannot be read in "
+                                    "time; shorten them or split the shot", file=file, line=ln,
+                                    field=at(f"{kind}[{loc}]"))
+                if kind == "say":
+                    narration.setdefault(loc, []).extend(split_sentences(caption))
+                else:
+                    captions.setdefault(loc, []).append(caption)
+                continue
+            fld = _FIELD.match(line)
+            if not fld:
+                raise SpecError(f"{where}: expected 'field: value', '[locale] caption' or '[locale] "
+                                f"say: narration', got {echo(line, 40)}", file=file, line=ln,
+                                field=f"shots.{shot_id}")
+            key = fld["key"].lower()
+            if key not in KEYS:
+                raise SpecError(f"{where}: unknown field {echo(key)} (expected one of "
+                                f"{', '.join(KEYS)})", file=file, line=ln, field=at(key))
+            if key in values and key != "visual":
+                raise SpecError(f"{where}: {echo(key)} is given twice", file=file, line=ln, field=at(key))
+            if key == "visual" and key in values:  # several visual lines read as one description
+                values[key] = (values[key][0], f"{values[key][1]} {fld['value'].strip()}")
             else:
-                captions.setdefault(loc, []).append(caption)
-            continue
-        fld = _FIELD.match(line)
-        if not fld:
-            raise SpecError(f"{where}: expected 'field: value', '[locale] caption' or '[locale] "
-                            f"say: narration', got {echo(line, 40)}", file=file, line=ln,
-                            field=f"shots.{shot_id}")
-        key = fld["key"].lower()
-        if key not in KEYS:
-            raise SpecError(f"{where}: unknown field {echo(key)} (expected one of "
-                            f"{', '.join(KEYS)})", file=file, line=ln, field=at(key))
-        if key in values and key != "visual":
-            raise SpecError(f"{where}: {echo(key)} is given twice", file=file, line=ln, field=at(key))
-        if key == "visual" and key in values:  # several visual lines read as one description
-            values[key] = (values[key][0], f"{values[key][1]} {fld['value'].strip()}")
-        else:
-            values[key] = (ln, fld["value"].strip())
-        if len(values[key][1]) > MAX_FIELD_CHARS:
-            raise SpecError(f"{where}: {key!r} is longer than {MAX_FIELD_CHARS} characters",
-                            file=file, line=ln, field=at(key))
+                values[key] = (ln, fld["value"].strip())
+            if len(values[key][1]) > MAX_FIELD_CHARS:
+                raise SpecError(f"{where}: {key!r} is longer than {MAX_FIELD_CHARS} characters",
+                                file=file, line=ln, field=at(key))
+        except SpecError as error:
+            report(error)
 
     def get(key: str) -> tuple[int, str] | tuple[None, None]:
         return values.get(key, (None, None))
@@ -219,37 +241,39 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
     if template_name is not None:
         template = spec.templates.get(template_name)
         if template is None:
-            raise SpecError(f"{where}: template {echo(template_name)} is not defined in the spec's "
-                            f"'templates' ({', '.join(spec.templates) or 'none defined'})",
-                            file=file, line=get("template")[0], field=at("template"))
+            report(SpecError(f"{where}: template {echo(template_name)} is not defined in the "
+                             f"spec's 'templates' ({', '.join(spec.templates) or 'none defined'})",
+                             file=file, line=get("template")[0], field=at("template")))
     visual_line, visual = get("visual")
     if visual is None and template is not None:
         visual = template.visual
     if not visual:
-        raise SpecError(f"{where}: a shot needs a 'visual:' description (what the camera sees)",
-                        file=file, line=visual_line or lineno, field=at("visual"))
+        report(SpecError(f"{where}: a shot needs a 'visual:' description (what the camera "
+                         "sees)", file=file, line=visual_line or lineno, field=at("visual")))
+        visual = ""
     camera = get("camera")[1] or (template.camera if template else "static")
 
     unsaid = [loc for loc in spec.locales if loc not in narration]
     if narration and unsaid:
-        raise SpecError(f"{where}: no narration for locale(s) {', '.join(unsaid)} (every shot "
-                        "with narration needs a '[locale] say: ...' line per campaign locale)",
-                        file=file, line=lineno, field=at(f"say[{unsaid[0]}]"))
+        report(SpecError(f"{where}: no narration for locale(s) {', '.join(unsaid)} (every "
+                         "shot with narration needs a '[locale] say: ...' line per campaign "
+                         "locale)", file=file, line=lineno, field=at(f"say[{unsaid[0]}]")))
     for loc, sentences in narration.items():  # the captions default to the narration
         captions.setdefault(loc, list(sentences))
     missing = [loc for loc in spec.locales if loc not in captions]
     if captions and missing:
-        raise SpecError(f"{where}: no caption for locale(s) {', '.join(missing)} (every shot "
-                        "with captions needs one per campaign locale)", file=file, line=lineno,
-                        field=at(f"caption[{missing[0]}]"))
+        report(SpecError(f"{where}: no caption for locale(s) {', '.join(missing)} (every shot "
+                         "with captions needs one per campaign locale)", file=file, line=lineno,
+                         field=at(f"caption[{missing[0]}]")))
 
     dur_line, dur_text = get("duration")
+    m = _DURATION.match(dur_text) if dur_text is not None else None
+    if dur_text is not None and (not m or not (MIN_SHOT_S <= float(m["n"]) <= MAX_SHOT_S)):
+        report(SpecError(f"{where}: duration {echo(dur_text)} must be seconds between "
+                         f"{MIN_SHOT_S:g} and {MAX_SHOT_S:g}, like '4s'", file=file,
+                         line=dur_line, field=at("duration")))
+        dur_text = None
     if dur_text is not None:
-        m = _DURATION.match(dur_text)
-        if not m or not (MIN_SHOT_S <= float(m["n"]) <= MAX_SHOT_S):
-            raise SpecError(f"{where}: duration {echo(dur_text)} must be seconds between "
-                            f"{MIN_SHOT_S:g} and {MAX_SHOT_S:g}, like '4s'", file=file,
-                            line=dur_line, field=at("duration"))
         duration = float(m["n"])
     elif template is not None and template.duration is not None:
         duration = template.duration
@@ -257,10 +281,12 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         duration = caption_duration(captions) or spec.output.shot_duration
 
     seed_line, seed_text = get("seed")
+    if seed_text is not None and (not re.fullmatch(r"\d{1,10}", seed_text)
+                                  or int(seed_text) >= 2**31):
+        report(SpecError(f"{where}: seed {echo(seed_text)} must be a whole number below 2^31",
+                         file=file, line=seed_line, field=at("seed")))
+        seed_text = None
     if seed_text is not None:
-        if not re.fullmatch(r"\d{1,10}", seed_text) or int(seed_text) >= 2**31:
-            raise SpecError(f"{where}: seed {echo(seed_text)} must be a whole number below 2^31",
-                            file=file, line=seed_line, field=at("seed"))
         seed = int(seed_text)
     elif template is not None:
         # A template renders the same in every campaign: its seed depends on it alone.
@@ -274,15 +300,18 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         problem = path_problem(image) or file_problem(base_dir / image if base_dir else image)
         if problem:
             problem = "does not exist" if problem == "no such file" else problem
-            raise SpecError(f"{where}: image file {echo(image)} {problem}", file=file,
-                            line=image_line, field=at("image"))
-        image = str((base_dir / image).resolve() if base_dir else Path(image))
+            report(SpecError(f"{where}: image file {echo(image)} {problem}", file=file,
+                             line=image_line, field=at("image")))
+            image = None
+        else:
+            image = str((base_dir / image).resolve() if base_dir else Path(image))
 
     colour_line, colour = get("colour")
     if colour is not None and colour.lower() not in COLOUR_CHOICES:
-        raise SpecError(f"{where}: colour {colour!r} must be one of {', '.join(COLOUR_CHOICES)} "
-                        "('keep': a deliberate look that matching leaves alone)", file=file,
-                        line=colour_line, field=at("colour"))
+        report(SpecError(f"{where}: colour {colour!r} must be one of "
+                         f"{', '.join(COLOUR_CHOICES)} ('keep': a deliberate look that matching "
+                         "leaves alone)", file=file, line=colour_line, field=at("colour")))
+        colour = None
 
     negative = ", ".join(p for p in (spec.model.negative_prompt, get("negative")[1] or "") if p)
     # A shot timed from its captions never ends before they are read: round its frames up.
@@ -314,14 +343,24 @@ class Campaign:
 
 
 def load_campaign(path: str | Path) -> Campaign:
-    """Load, validate and parse a campaign spec file (YAML or JSON) into shots."""
+    """Load, validate and parse a campaign spec file (YAML or JSON) into shots.
+
+    Every problem of the spec and its script is found before anything is raised: one
+    :class:`SpecError`, or :class:`SpecErrors` listing them all in file order.
+    """
     path = Path(path)
-    spec, script_text, first_line = load_campaign_spec(path)
-    script_file = str((path.parent / spec.script_file).resolve()) if spec.script_file \
-        else str(path)
-    shots = parse_script(script_text, spec, file=script_file, first_line=first_line,
-                         base_dir=path.parent)
-    check_colour_reference(spec, shots, file=str(path))
+    problems: list[SpecError] = []
+    spec, script_text, first_line = load_campaign_spec(path, problems)
+    shots: list[Shot] = []
+    if spec is not None:
+        script_file = str((path.parent / spec.script_file).resolve()) if spec.script_file \
+            else str(path)
+        shots = parse_script(script_text, spec, file=script_file, first_line=first_line,
+                             base_dir=path.parent, problems=problems)
+        with gathered(problems):
+            check_colour_reference(spec, shots, file=str(path))
+    if problems:
+        raise spec_problems(problems)
     digest = hashlib.sha256(path.read_bytes() + script_text.encode()).hexdigest()
     return Campaign(spec=spec, shots=shots, source=str(path.resolve()), sha256=digest,
                     script=script_text)

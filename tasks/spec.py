@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from common.errors import ConfigError, SpecError, echo, field_path
+from common.errors import ConfigError, SpecError, echo, field_path, gathered, spec_problems
 from common.inputs import (
     MAX_DEPTH,
     file_problem,
@@ -369,16 +369,43 @@ def line_for(lines: dict[tuple, int], loc: tuple) -> int | None:
 
 def validation_error(exc: ValidationError, *, file: str, lines: dict[tuple, int],
                      model: str) -> SpecError:
-    err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if p != "__root__")
-    field = field_path(loc) or model
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field (check the spelling)"
-    elif err["type"] == "missing":
-        msg = "required field is missing"
-    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return SpecError(msg + more, file=file, line=line_for(lines, loc), field=field)
+    """Every problem pydantic found, each naming its field and line (:class:`SpecErrors` when
+    there are several)."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if p != "__root__")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        problems.append(SpecError(msg, file=file, line=line_for(lines, loc),
+                                  field=field_path(loc) or model))
+    return spec_problems(problems)
+
+
+def _lenient_spec(data: dict, exc: ValidationError) -> CampaignSpec | None:
+    """The spec with its invalid top-level fields set to defaults (or stand-ins for the required
+    ones), so the script can still be checked against it; None when that cannot be done."""
+    fixed = dict(data)
+    for err in exc.errors():
+        if not err["loc"]:
+            return None  # a rule between fields (script and script_file): no script to read
+        top = err["loc"][0]
+        if top == "id":
+            fixed["id"] = "campaign"
+        elif top == "brand":
+            fixed["brand"] = {"name": "brand"}
+        elif top == "locales":
+            raw = data.get("locales") if isinstance(data.get("locales"), list) else []
+            fixed["locales"] = list(dict.fromkeys(
+                loc for loc in raw if isinstance(loc, str) and is_locale(loc))) or ["en"]
+        else:
+            fixed.pop(top, None)
+    try:
+        return CampaignSpec.model_validate(fixed)
+    except ValidationError:
+        return None
 
 
 def _resolve_lora(lora: LoraSpec, index: int, base: Path, spec_path: Path,
@@ -397,48 +424,69 @@ def _resolve_lora(lora: LoraSpec, index: int, base: Path, spec_path: Path,
     return lora.model_copy(update={"path": resolved})
 
 
-def load_campaign_spec(path: str | Path) -> tuple[CampaignSpec, str, int]:
+def load_campaign_spec(path: str | Path, problems: list[SpecError] | None = None
+                       ) -> tuple[CampaignSpec | None, str, int]:
     """Load and validate a campaign spec. Returns the spec, the script text and its first line.
 
     Relative paths inside the spec (logo, script_file, model.loras[].path) are resolved against
-    the spec's folder.
+    the spec's folder. With ``problems`` (a list), every problem found is added to it and the
+    checks go on (``content-factory validate`` shows them all): the spec returned then has
+    stand-ins for its invalid fields, or is None when even those cannot make one.
     """
     path = Path(path)
     data, lines = load_structured(path)
+    file = shown(path)
     try:
         spec = CampaignSpec.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, file=shown(path), lines=lines, model="campaign") from None
+        if problems is None:
+            raise validation_error(exc, file=file, lines=lines, model="campaign") from None
+        problems.extend(getattr(error := validation_error(exc, file=file, lines=lines,
+                                                          model="campaign"),
+                                "problems", [error]))
+        spec = _lenient_spec(data, exc)
+        if spec is None:
+            return None, "", 1
     base = path.parent
-    file = shown(path)
     if spec.brand.logo is not None:
-        problem = path_problem(spec.brand.logo) or file_problem(base / spec.brand.logo)
-        if problem:
-            raise SpecError(f"logo file {shown(spec.brand.logo)}: {problem}", file=file,
-                            line=lines.get(("brand", "logo")), field="brand.logo")
-        logo = (base / spec.brand.logo).resolve()
-        spec = spec.model_copy(update={"brand": spec.brand.model_copy(update={"logo": logo})})
+        with gathered(problems):
+            problem = path_problem(spec.brand.logo) or file_problem(base / spec.brand.logo)
+            if problem:
+                raise SpecError(f"logo file {shown(spec.brand.logo)}: {problem}", file=file,
+                                line=lines.get(("brand", "logo")), field="brand.logo")
+            logo = (base / spec.brand.logo).resolve()
+            spec = spec.model_copy(update={"brand": spec.brand.model_copy(update={"logo": logo})})
     if spec.brand.look is not None:
-        spec = spec.model_copy(update={"brand": spec.brand.model_copy(update={
-            "look": _checked_look(base / spec.brand.look, path, lines)})})
+        with gathered(problems):
+            spec = spec.model_copy(update={"brand": spec.brand.model_copy(update={
+                "look": _checked_look(base / spec.brand.look, path, lines)})})
     if spec.colour.reference.lower().endswith(IMAGE_SUFFIXES):
-        image = (base / spec.colour.reference).resolve()
-        if not image.is_file():
-            raise SpecError(f"reference image {image} does not exist", file=str(path),
-                            line=lines.get(("colour", "reference")), field="colour.reference")
-        spec = spec.model_copy(update={"colour": spec.colour.model_copy(update={
-            "reference": str(image)})})
+        with gathered(problems):
+            image = (base / spec.colour.reference).resolve()
+            if not image.is_file():
+                raise SpecError(f"reference image {image} does not exist", file=str(path),
+                                line=lines.get(("colour", "reference")), field="colour.reference")
+            spec = spec.model_copy(update={"colour": spec.colour.model_copy(update={
+                "reference": str(image)})})
     if spec.model.loras:
+        resolved = []
+        for i, lora in enumerate(spec.model.loras):
+            with gathered(problems):
+                resolved.append(_resolve_lora(lora, i, base, path, lines))
         spec = spec.model_copy(update={"model": spec.model.model_copy(update={
-            "loras": [_resolve_lora(lora, i, base, path, lines)
-                      for i, lora in enumerate(spec.model.loras)]})})
-    spec = spec.model_copy(update={"audio": resolve_audio(spec.audio, base, file=str(path),
-                                                          lines=lines)})
+            "loras": resolved})})
+    with gathered(problems):
+        spec = spec.model_copy(update={"audio": resolve_audio(spec.audio, base, file=str(path),
+                                                              lines=lines)})
     if spec.script_file is not None:
         problem = path_problem(spec.script_file) or file_problem(base / spec.script_file)
         if problem:
-            raise SpecError(f"script file {shown(spec.script_file)}: {problem}", file=file,
-                            line=lines.get(("script_file",)), field="script_file")
+            error = SpecError(f"script file {shown(spec.script_file)}: {problem}", file=file,
+                              line=lines.get(("script_file",)), field="script_file")
+            if problems is None:
+                raise error
+            problems.append(error)
+            return spec, "", 1
         script_path = (base / spec.script_file).resolve()
         return spec, read_text(script_path, max_bytes=MAX_SCRIPT_BYTES, what="script"), 1
     # Inline block scalar: the script's first line is the one after `script: |`.

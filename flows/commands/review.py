@@ -1,7 +1,10 @@
 """``content-factory review list|approve ID|reject ID``: decide moderation reviews from a terminal.
 
 Approving or rejecting records the decision in the run database and resumes the paused flow run
-through the Prefect API (``PREFECT_API_URL`` must point at the server the factory runs on).
+through this machine's Prefect API (flows/connect.py: ``PREFECT_API_URL``, else the running
+``serve``, else the temporary server of the command whose run waits), from any terminal. With no
+Prefect running, the decision is still recorded, and the paused run applies it when its review
+times out. The review id is checked first, without Prefect: a typo fails at once.
 """
 
 from __future__ import annotations
@@ -21,15 +24,26 @@ def _reviewer_default() -> str:
 
 
 def _decide(ref: str, *, approved: bool, reviewer: str | None, note: str) -> None:
+    import os
+
     from common.errors import FactoryError
-    from flows.review import decide_review
+    from flows.connect import use_local_prefect
     from flows.settings import get_settings
     from storage.db import open_database
+    from storage.reviews import find_pending_review
 
     try:
-        db = open_database(get_settings().database_url)
+        settings = get_settings()
+        db = open_database(settings.database_url)
+        with db.session() as s:
+            find_pending_review(s, ref)  # before Prefect: an unknown id fails in well under 1 s
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+        api = use_local_prefect(settings.data_dir, any_server=True)
+        from flows.review import decide_review
+
         outcome = decide_review(db, ref, approved=approved, reviewer=reviewer or
-                                _reviewer_default(), note=note)
+                                _reviewer_default(), note=note, resume=api is not None)
     except FactoryError as exc:
         typer.echo(f"review: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -2,7 +2,9 @@
 
 Starts a Prefect server (SQLite under DATA_DIR/prefect, UI on http://127.0.0.1:4200), registers
 deployments/prefect.yaml (pools, schedules, triggers, the gpu-render limit), starts a worker for
-the ``gpu`` and the ``cpu`` pool, and the catalog webhook endpoint. Ctrl-C stops them all.
+the ``gpu`` and the ``cpu`` pool, and the catalog webhook endpoint with the jobs API. Ctrl-C
+stops them all. While it runs, its API is announced in DATA_DIR/prefect-api.json
+(flows/connect.py): the CLI's flow commands on this machine run on it and show in its UI.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from deployments.local import LocalFactory, LocalOptions
+        from flows.connect import announce, withdraw
         from flows.ingest import IngestSettings, load_or_create_secret
         from flows.settings import get_settings
 
@@ -82,6 +85,9 @@ def register(app: typer.Typer) -> None:
         secret_file = data_dir / "ingest.secret"
         secret = (ingest.secret.get_secret_value() if ingest.secret
                   else load_or_create_secret(secret_file))
+        token_file = data_dir / "api.token"
+        if not settings.api_token:
+            load_or_create_secret(token_file)  # made now, so it can be read before a call
         options = LocalOptions(prefect_home=data_dir / "prefect", data_dir=data_dir, host=host,
                                prefect_port=port, ingest_port=ingest_port, ingest_secret=secret,
                                gpus=gpus, cpu_slots=cpu_slots, poll_s=poll, log_dir=logs,
@@ -99,6 +105,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"starting Prefect server on {host}:{port} (data in {options.prefect_home})")
         try:
             factory.start()
+            announce(data_dir, factory.api_url, ui_url=f"http://{host}:{port}")
             console.print(f"[green]ready[/green] in {sum(factory.timings.values()):.1f} s\n"
                           f"  UI and API   http://{host}:{port}  (PREFECT_API_URL={factory.api_url})\n"
                           f"  deployments  {', '.join(sorted(factory.registered.deployments))}\n"
@@ -107,6 +114,8 @@ def register(app: typer.Typer) -> None:
                           f"  schedules    {shown_schedules}\n"
                           f"  webhooks     POST {factory.ingest_url}{ingest.path}  (secret: "
                           f"{'FACTORY_INGEST_SECRET' if ingest.secret else secret_file})\n"
+                          f"  jobs API     {factory.ingest_url}/docs  (bearer token: "
+                          f"{'FACTORY_API_TOKEN' if settings.api_token else token_file})\n"
                           "Ctrl-C stops everything.")
             child = factory.wait()
             console.print(f"[red]{child.name} exited with code {child.process.returncode}; "
@@ -115,5 +124,6 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             console.print("stopping workers, ingest and server ...")
         finally:
+            withdraw(data_dir)
             factory.stop()
             console.print("stopped")

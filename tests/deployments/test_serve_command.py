@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -67,11 +68,42 @@ def test_serve_runs_the_factory_and_sigint_stops_all_of_it(tmp_path):
         started = children_of(serve.pid)
         assert len(started) == 4  # server, gpu worker, cpu worker, ingest
 
+        # The API is announced: a CLI command on this machine runs its flows there.
+        announced = json.loads((tmp_path / "data" / "prefect-api.json").read_text())
+        assert announced["api_url"] == f"http://127.0.0.1:{port}/api"
+        found = subprocess.run(
+            [sys.executable, "-c", "from flows.connect import use_local_prefect; "
+                                   "print(use_local_prefect())"],
+            env=env, capture_output=True, text=True, timeout=60)
+        assert found.stdout.strip() == announced["api_url"], found.stderr
+
+        # The jobs API starts a campaign as a flow run of the campaign/on-demand deployment.
+        jobs = f"http://127.0.0.1:{ingest_port}"
+        auth = {"Authorization": f"Bearer {(tmp_path / 'data' / 'api.token').read_text().strip()}"}
+        posted = httpx.post(f"{jobs}/campaigns", headers=auth, timeout=30, json={
+            "id": "serve-job", "brand": {"name": "Serve"}, "locales": ["en"], "audio": "none",
+            "output": {"width": 256, "height": 256, "delivery_fps": 16},
+            "script": "## hero\nduration: 1s\nvisual: A tea tin\n[en] Tea.\n"})
+        assert posted.status_code == 202, posted.text
+        run_url = posted.json()["status_url"]
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            status = httpx.get(run_url, headers=auth, timeout=30).json()
+            if status["state"] not in ("queued", "running"):
+                break
+            time.sleep(1)
+        assert status["state"] == "completed", status
+        assert status["flow_run_id"] and status["clips"][0]["url"]
+        flow_run = httpx.get(f"http://127.0.0.1:{port}/api/flow_runs/{status['flow_run_id']}",
+                             timeout=10).json()
+        assert status["run_id"] in flow_run["name"] and flow_run["state_type"] == "COMPLETED"
+
         serve.send_signal(signal.SIGINT)
         rest, _ = serve.communicate(timeout=60)
         assert serve.returncode == 0, rest
         assert "stopped" in rest
         assert not [pid for pid in started if alive(pid)]
+        assert not (tmp_path / "data" / "prefect-api.json").exists()
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
     finally:

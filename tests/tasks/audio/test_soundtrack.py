@@ -4,6 +4,7 @@ through the audio stage and the localize stage, then decoded and measured indepe
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from fractions import Fraction
 
 import numpy as np
@@ -69,7 +70,8 @@ def clip(tmp_path_factory):
     sound = soundtrack(timings, voice, campaign.spec.audio, locale="en", work_dir=tmp / "sound")
     branding = Branding(name="S", primary="#0F766E", secondary="#F5D0A9", text="#FFFFFF")
     files = localize_clip(master, campaign.shots, timings, locale="en", run_id="sound",
-                          branding=branding, work_dir=tmp / "clip", sound=sound)
+                          branding=branding, work_dir=tmp / "clip", sound=sound,
+                          created_at=datetime(2026, 3, 1, tzinfo=UTC))
     return files, sound
 
 
