@@ -1,4 +1,8 @@
-"""The campaign flow: a campaign spec in, one published clip per locale out.
+"""The campaign flow: a campaign spec in, one published clip per locale (and variant) out.
+
+A spec with a ``variants`` block makes one run per variant (run id ``BASE-VARIANT``), one after
+another, so that each finds in the template cache every render and master an earlier variant
+made (tasks/variants.py): the log and the result say renders made against clips produced.
 
 Rerunning a failed run with the same ``run_id`` resumes: renders and the master come back from
 the template cache, so no shot is rendered again.
@@ -13,14 +17,14 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.localize import localize_clips, narrate, publish_clips
+from flows.localize import localize_clips, narrate, publish_clips, variant_fields
 from flows.review import approve_clips, screen
 from flows.runtime import Factory, get_factory
 from flows.stopwatch import Stopwatch
 from storage.cache import CachedRender
 from tasks.audio.narrate import silenced
 from tasks.master import SteadyRender, master_stored_task, master_task, stabilize_render_task
-from tasks.plan import RunPlan, new_run_id, plan_run_task
+from tasks.plan import RunPlan, base_of_flow_run, new_run_id, plan_run_task, variant_plan
 from tasks.publish import write_manifest_task
 from tasks.render.fidelity import first_frame_fidelity_task
 from tasks.render.stage import render_shot_task, render_totals
@@ -35,14 +39,20 @@ from tasks.report import (
 from tasks.runs import fail, fail_before_plan, finish_task, set_master_task
 from tasks.screen import screen_frames_task, screen_text_task
 from tasks.script import Campaign, load_campaign
+from tasks.variants import Variant, pick_variants
 
 
-def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
-    """The pipeline, one stage a step; shared by the campaign and product flows."""
+def produce(factory: Factory, campaign: Campaign, run_id: str | None,
+            screened: dict | None = None) -> dict:
+    """The pipeline, one stage a step; shared by the campaign and product flows.
+
+    ``screened`` (master key -> frame decision) lets variants that share a master screen its
+    frames once; each run still records the decision."""
     watch, db = Stopwatch(), factory.db
     with watch("plan"):
         plan = plan_run_task(db, campaign, factory.backend, run_id, _flow_run_id())
-        name_flow_run(run_name(campaign.id, plan.run_id))
+        if screened is None:  # one run; variants name the flow run after their base id
+            name_flow_run(run_name(campaign.id, plan.run_id))
     with watch("screen-text"):  # before any render: a blocked prompt costs no GPU time
         text = screen_text_task(campaign, factory.policy)
         screen(factory, plan.run_id, text, stage="text",
@@ -62,7 +72,11 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
         stabilize_artifact(plan.run_id, master.reports,
                            {plan.keys[s.id]: s.id for s in reversed(plan.campaign.shots)})
     with watch("screen-frames"):
-        frames = screen_frames_task(master.path, factory.detector, factory.policy)
+        frames = screened.get(master.key) if screened is not None else None
+        if frames is None:
+            frames = screen_frames_task(master.path, factory.detector, factory.policy)
+        if screened is not None:
+            screened[master.key] = frames
         screen(factory, plan.run_id, frames, stage="frames", subject_id=master.key,
                shown=lambda: review_frames_markdown(master.path, frames))
     with watch("localize"):
@@ -71,7 +85,8 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
         approve_clips(factory, plan.run_id, [c.content_id for c in clips], master_key=master.key)
         target = publish_clips(factory, campaign, clips)
     with watch("manifest"):
-        manifest = write_manifest_task(db, target, plan.run_id, {"master_key": master.key})
+        manifest = write_manifest_task(db, target, plan.run_id, {
+            "master_key": master.key, **variant_fields(campaign)})
         run_artifacts(db, manifest)
     hits = sum(r.hit for r in renders.values())
     finish_task(db, plan.run_id, manifest_key=manifest["manifest_key"], metrics={
@@ -83,6 +98,39 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None) -> dict:
                           plan.run_id, len(manifest["clips"]), hits, len(renders))
     return {**manifest, "stages": watch.seconds, "render_hits": hits, "renders": len(renders),
             "colour": master.colour.get("summary", {})}
+
+
+def produce_variants(factory: Factory, campaign: Campaign, variants: list[Variant],
+                     run_id: str | None) -> dict:
+    """Every variant of the campaign, one run each (``BASE-VARIANT``), in the table's order:
+    a later variant finds the renders and masters it shares with an earlier one in the cache."""
+    plan = variant_plan(campaign, variants)
+    # A flow run suspended for review starts again from the top: the same base id again.
+    base = run_id or base_of_flow_run(factory.db, _flow_run_id(),
+                                      [row.variant.id for row in plan.rows]) \
+        or new_run_id(campaign.id)
+    name_flow_run(run_name(campaign.id, base))
+    logger = get_run_logger()
+    logger.info("campaign %s: %s", campaign.id, plan.summary())
+    results, screened = [], {}
+    for row in plan.rows:
+        result = produce(factory, row.campaign, f"{base}-{row.variant.id}", screened)
+        results.append({**result, "variant_values": row.variant.values})
+    made = sum(r["renders"] - r["render_hits"] for r in results)
+    stages: dict[str, float] = {}
+    for r in results:  # seconds per stage, over every variant
+        for stage, seconds in r["stages"].items():
+            stages[stage] = round(stages.get(stage, 0.0) + seconds, 3)
+    clips = [{**clip, "run_id": r["run_id"]} for r in results for clip in r["clips"]]
+    logger.info("campaign %s: %d variant(s), %d clip(s) from %d new render(s)", campaign.id,
+                len(results), len(clips), made)
+    return {"run_id": base, "campaign_id": campaign.id, "kind": campaign.kind,
+            "variants": [{"variant": r["variant"], "values": r["variant_values"],
+                          "run_id": r["run_id"], "manifest_key": r["manifest_key"],
+                          "renders": r["renders"], "render_hits": r["render_hits"]}
+                         for r in results],
+            "clips": clips, "stages": stages, "renders_made": made, "renders_planned": plan.renders,
+            "clips_planned": plan.clips}
 
 
 def render_shots(factory: Factory, plan: RunPlan) -> dict[str, CachedRender]:
@@ -164,8 +212,13 @@ def _campaign_of_params(flow_name: str, params: dict) -> tuple[str, str]:
 
 @flow(name="campaign", flow_run_name=_start_name, on_failure=[mark_failed], on_crashed=[mark_failed])
 def campaign(spec_path: str, run_id: str | None = None, backend: str | None = None,
-             silent: bool = False) -> dict:
-    """Render, localize and publish the campaign in ``spec_path`` (``silent``: no sound)."""
+             silent: bool = False, variants: list[str] | None = None) -> dict:
+    """Render, localize and publish the campaign in ``spec_path`` (``silent``: no sound); a
+    spec with variants makes every variant (``variants``: only these ids)."""
     factory = get_factory(backend)
     loaded = load_campaign(spec_path)
-    return produce(factory, silenced(loaded) if silent else loaded, run_id)
+    loaded = silenced(loaded) if silent else loaded
+    chosen = pick_variants(loaded, variants)
+    if not chosen:
+        return produce(factory, loaded, run_id)
+    return produce_variants(factory, loaded, chosen, run_id)

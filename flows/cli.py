@@ -82,7 +82,25 @@ def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or J
         table.add_row(s.id, f"{s.duration:.2f}", str(s.frames), str(s.seed), s.template or "",
                       s.prompt[:60])
     out.print(table)
+    if campaign.spec.variants is not None:
+        _print_variants(campaign)
     out.print("[green]valid[/green]")
+
+
+def _print_variants(campaign) -> None:
+    """The variant table and its render cost: what a run will make, before anything runs."""
+    from tasks.plan import variant_plan
+
+    plan = variant_plan(campaign)
+    axes = [axis for axis, _ in campaign.spec.variants.axes()]
+    table = Table(title=f"variants: {plan.summary()}")
+    for col in ("variant", *axes, "new renders"):
+        table.add_column(col)
+    for row in plan.rows:
+        table.add_row(row.variant.id, *(row.variant.values[a] for a in axes),
+                      str(row.new_renders))
+    out.print(table)
+    out.print(f"renders needed: {plan.renders}, clips produced: {plan.clips}")
 
 
 @app.command()
@@ -92,18 +110,23 @@ def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).
         backend: Annotated[str | None, typer.Option(help="auto, animatic, model or svd.")] = None,
         silent: Annotated[bool, typer.Option(
             "--silent", help="No voice-over and no music (as `audio: none`).")] = False,
+        variant: Annotated[list[str] | None, typer.Option(
+            help="Make only this variant (repeatable); default: every variant of the spec.")
+        ] = None,
         ) -> None:
     """Render, localize and publish a campaign; print where the clips went."""
     from tasks.script import load_campaign
+    from tasks.variants import pick_variants
 
-    load_campaign(spec)  # fail fast, before Prefect starts, on an invalid spec
+    pick_variants(load_campaign(spec), variant)  # fail fast, before Prefect starts
     run_id = _known_run(run_id, must_exist=False) if run_id else None
     _quiet_prefect()
     from flows.campaign import campaign
     from flows.display import RunDisplay
 
     with RunDisplay(f"campaign {spec}"):
-        manifest = campaign(spec_path=str(spec), run_id=run_id, backend=backend, silent=silent)
+        manifest = campaign(spec_path=str(spec), run_id=run_id, backend=backend, silent=silent,
+                            variants=variant or None)
     _print_manifest(manifest)
 
 
@@ -222,8 +245,13 @@ def _print_manifest(manifest: dict) -> None:
     out.print(f"[bold]run {manifest['run_id']}[/bold] ({manifest.get('kind', '')}): "
               f"{len(manifest['clips'])} clip(s)")
     for clip in manifest["clips"]:
-        out.print(f"  {clip['locale']:>6}  {clip['duration']:.2f}s  {clip['url']}",
+        variant = f"  {clip['variant']}" if clip.get("variant") else ""
+        out.print(f"  {clip['locale']:>6}  {clip['duration']:.2f}s{variant}  {clip['url']}",
                   soft_wrap=True)
+    if "renders_made" in manifest:
+        out.print(f"  variants: {len(manifest['variants'])}, clips: {len(manifest['clips'])}, "
+                  f"new renders: {manifest['renders_made']} (planned at most "
+                  f"{manifest['renders_planned']})")
     if "manifest_key" in manifest:
         out.print(f"  manifest: {manifest['manifest_key']}", soft_wrap=True)
     if manifest.get("stages"):

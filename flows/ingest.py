@@ -264,6 +264,10 @@ def create_app(settings: IngestSettings, *, database_url: str | None = None,
             mark_emitted(s, event_id, sent_id)
         return 202, {"status": "emitted", "prefect_event_id": sent_id, **answer}
 
+    from flows.metrics_api import metrics_router  # POST /metrics: figures in (issue 19)
+    app.include_router(metrics_router(settings, db, clock, rejected=Rejected,
+                                      parse_body=parse_json_body, parse_time=parse_timestamp))
+
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok"}

@@ -34,6 +34,11 @@ def branding_for(factory: Factory, campaign: Campaign) -> Branding:
                     c2pa_key=factory.c2pa_key)
 
 
+def variant_fields(campaign: Campaign) -> dict:
+    """What a manifest says of the variant its clips are (nothing for a plain run)."""
+    return {"variant": campaign.variant} if campaign.variant else {}
+
+
 def narrate(factory: Factory, plan: RunPlan, flow_run_id: str | None) -> RunPlan:
     """Fan out: every locale's voice-over (kept in the cache store); each shot then lasts as
     long as its longest locale's speech, and the run is planned again with those lengths."""
@@ -61,7 +66,9 @@ def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Ma
     futures = [localize_clip_task.submit(master.path, campaign.shots, master.timings,
                                          locale=locale, run_id=run_id, branding=branding,
                                          work_dir=work / locale, created_at=created,
-                                         signatures=factory.cache_store, sound=sounds[locale])
+                                         signatures=factory.cache_store, sound=sounds[locale],
+                                         variant=campaign.variant,
+                                         cta=campaign.spec.cta.get(locale))
                for locale in locales]
     for sound in sounds.values():  # a failed soundtrack raises its own error, e.g. a locale
         sound.result()             # too long for its shot, not its clip's "upstream failed"
@@ -77,7 +84,8 @@ def publish_clips(factory: Factory, campaign: Campaign, clips: list[ClipFiles]) 
     write)."""
     target = factory.store_for(campaign.spec.publish.target)
     expiry = campaign.spec.publish.presign_expiry_s or factory.settings.presign_expiry_s
-    publish_run_task(factory.db, target, clips, expiry, factory.settings.stale_upload_s)
+    publish_run_task(factory.db, target, clips, expiry, factory.settings.stale_upload_s,
+                     {"variant": campaign.variant} if campaign.variant else None)
     return target
 
 
@@ -102,7 +110,8 @@ def localize(run_id: str, locales: list[str], spec_path: str | None = None,
         approve_clips(factory, run_id, [c.content_id for c in clips], master_key=master.key)
         target = publish_clips(factory, campaign, clips)
     with watch("manifest"):
-        manifest = write_manifest_task(factory.db, target, run_id, {"master_key": master.key})
+        manifest = write_manifest_task(factory.db, target, run_id, {
+            "master_key": master.key, **variant_fields(campaign)})
         run_artifacts(factory.db, manifest)
     finish_task(factory.db, run_id, manifest_key=manifest["manifest_key"],
                 metrics={"localize_stages": watch.seconds})

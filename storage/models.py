@@ -192,3 +192,40 @@ class ModerationDecision(Base):
     reviewer: Mapped[str | None] = mapped_column(String(128), nullable=True)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FigureImport(Base):
+    """One delivery of engagement figures (a file or a POST /metrics body): the same figures
+    delivered again have the same digest and are not stored twice."""
+
+    __tablename__ = "figure_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the rows, sorted
+    source: Mapped[str] = mapped_column(Text, default="")  # file name, or "api"
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    figures: Mapped[list[ClipFigures]] = relationship(back_populates="delivery")
+
+
+class ClipFigures(Base):
+    """A clip's (or a whole variant's) running totals as one import reported them. Ranking
+    takes each subject's figures from its latest import (platforms report totals to date)."""
+
+    __tablename__ = "clip_figures"
+    __table_args__ = (UniqueConstraint("import_id", "campaign_id", "variant_id", "clip_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("figure_imports.id"))
+    campaign_id: Mapped[str] = mapped_column(String(128), index=True)
+    variant_id: Mapped[str] = mapped_column(String(160), default="")
+    clip_id: Mapped[str] = mapped_column(String(64), default="")  # content id; "": the variant
+    locale: Mapped[str] = mapped_column(String(35), default="")
+    impressions: Mapped[int] = mapped_column(BigInteger, default=0)
+    views: Mapped[int] = mapped_column(BigInteger, default=0)
+    completions: Mapped[int] = mapped_column(BigInteger, default=0)
+    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    likes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    delivery: Mapped[FigureImport] = relationship(back_populates="figures")

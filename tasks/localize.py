@@ -54,6 +54,7 @@ class ClipFiles:
     payload_hex: str = ""
     signed: bool = False
     audio: dict = field(default_factory=dict)  # voice, music, loudness (empty: silent clip)
+    variant: str = ""  # the campaign variant it is (tasks/variants.py); "" for a plain run
 
     def publishable(self) -> dict[str, Path]:
         """The files a clip publishes: the MP4 plus SRT and WebVTT sidecars."""
@@ -68,14 +69,15 @@ def content_id_for(run_id: str, locale: str) -> str:
 
 def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
                 run_id: str, branding: Branding, work_dir: Path, created_at: datetime,
-                signatures: ObjectStore | None = None, sound: Soundtrack | None = None
-                ) -> ClipFiles:
+                signatures: ObjectStore | None = None, sound: Soundtrack | None = None,
+                variant: str = "", cta: str | None = None) -> ClipFiles:
     """Produce the deliverable MP4 (and sidecars) for ``locale`` from the master render.
 
     ``created_at`` is the run's creation time (the metadata label's); ``signatures`` keeps each
     signed result so that signing the same input again gives the same bytes; ``sound``
     (tasks.audio) becomes the clip's one audio stream, and its sentence timings time the
-    captions of spoken shots."""
+    captions of spoken shots. ``cta``, the locale's call to action, is the last caption, over
+    the clip's last seconds; ``variant`` (the campaign variant's id) goes into the metadata."""
     from media.fonts import default_fonts_dir
     from tasks.audio.mix import mux_soundtrack
     from tasks.subtitles import (
@@ -83,6 +85,7 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         SubtitleStyle,
         build_cues,
         mux_soft_subtitles,
+        with_call_to_action,
         write_sidecars,
     )
     from tasks.watermark import (
@@ -104,8 +107,11 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
                  for t in timings if by_id[t.shot_id].captions]
     stem = work_dir / f"clip.{locale}"
     sidecars: dict[str, Path] = {}
-    if captioned:
-        cues = build_cues(captioned, locale=locale)
+    cues = build_cues(captioned, locale=locale) if captioned else []
+    if cta:
+        cues = with_call_to_action(cues, cta, end=timings[-1].end if timings else info.duration,
+                                   locale=locale)
+    if cues:
         style = SubtitleStyle.from_brand(primary=branding.primary, text=branding.text,
                                          frame_height=info.height, frame_width=info.width)
         sidecars = write_sidecars(cues, locale=locale, out_stem=stem, style=style,
@@ -126,7 +132,7 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
     write_ai_metadata(with_tracks, labelled, AiContentLabel(
         content_id=content_id, producer=branding.producer, model=branding.model,
         created_at=created_at, voice=sound.voice if sound else "",
-        voice_synthetic=bool(sound and sound.synthetic)))
+        voice_synthetic=bool(sound and sound.synthetic), variant=variant))
     final = work_dir / f"{run_id}.{locale}.mp4"
     signed = False
     if branding.c2pa_cert and branding.c2pa_key:
@@ -141,14 +147,15 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         tmp.unlink(missing_ok=True)
     return ClipFiles(locale=locale, content_id=content_id, video=final, sidecars=sidecars,
                      payload_hex=payload.hex(), signed=signed,
-                     audio=sound.details() if sound else {})
+                     audio=sound.details() if sound else {}, variant=variant)
 
 
 @task(name="localize-clip", cache_policy=NO_CACHE)
 def localize_clip_task(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
                        locale: str, run_id: str, branding: Branding, work_dir: Path,
                        created_at: datetime, signatures: ObjectStore | None = None,
-                       sound: Soundtrack | None = None) -> ClipFiles:
+                       sound: Soundtrack | None = None, variant: str = "",
+                       cta: str | None = None) -> ClipFiles:
     return localize_clip(master, shots, timings, locale=locale, run_id=run_id,
                          branding=branding, work_dir=work_dir, created_at=created_at,
-                         signatures=signatures, sound=sound)
+                         signatures=signatures, sound=sound, variant=variant, cta=cta)

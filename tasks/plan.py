@@ -8,6 +8,8 @@ is not rendered at all.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from storage.records import get_run, start_run, upsert_campaign, upsert_shot
 from tasks.render import IMAGE_IGNORED, RenderBackend, RenderRequest, render_key
 from tasks.script import Campaign, Shot, parse_script
 from tasks.spec import CampaignSpec
+from tasks.variants import Variant, apply_variant, pick_variants, select_variants
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
     requests = {s.id: request_for(s, campaign.spec) for s in campaign.shots}
     keys = {sid: render_key(backend, r) for sid, r in requests.items()}
     stored = {"spec": campaign.spec.model_dump(mode="json"), "script": campaign.script,
-              "source": campaign.source}
+              "source": campaign.source, "variant": campaign.variant}
     with db.session() as s:
         upsert_campaign(s, campaign_id=campaign.id, name=campaign.spec.name or campaign.id,
                         kind=campaign.kind, spec_path=campaign.source,
@@ -117,6 +120,20 @@ def _run_of_flow_run(db: Database, flow_run_id: str | None) -> str | None:
         return run.id if run is not None else None
 
 
+def base_of_flow_run(db: Database, flow_run_id: str | None, variant_ids: list[str]
+                     ) -> str | None:
+    """The base run id the variants of this flow run were made under (``BASE-VARIANT``), when
+    it ran before (suspended for review, then started again), or None."""
+    if not flow_run_id:
+        return None
+    with db.session() as s:
+        for run in s.query(Run).filter_by(flow_run_id=flow_run_id):
+            for variant in variant_ids:
+                if run.id.endswith(f"-{variant}"):
+                    return run.id[:-len(variant) - 1]
+    return None
+
+
 def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> Campaign:
     """The campaign a run was made from, re-parsed from the stored spec and script.
 
@@ -133,19 +150,23 @@ def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> 
         recorded = {shot.shot_id: (shot.prompt, shot.seed, shot.frames) for shot in run.shots}
     lengths = {shot_id: frames for shot_id, (_, _, frames) in recorded.items()}
     if spec_path:
-        campaign = spoken_lengths(load_campaign(spec_path), lengths)  # speech timed them
+        campaign = load_campaign(spec_path)
+        if stored.get("variant"):  # a variant's run: the updated spec, as that variant
+            campaign = apply_variant(campaign, pick_variants(campaign, [stored["variant"]])[0])
+        campaign = spoken_lengths(campaign, lengths)  # speech timed them
         for shot in campaign.shots:
             if recorded.get(shot.id) != (shot.prompt, shot.seed, shot.frames):
                 raise SpecError(f"shot {shot.id!r} differs from run {run_id} (prompt, seed or "
                                 "length changed): render it with `content-factory run` instead",
                                 file=spec_path, line=shot.line, field=f"shots.{shot.id}")
-        return dataclasses.replace(campaign, kind=kind)
+        return dataclasses.replace(campaign, kind=kind, variant=stored.get("variant", ""))
     spec = CampaignSpec.model_validate(stored["spec"])
     source = stored.get("source", "")
     shots = parse_script(stored.get("script", ""), spec, file=f"{source} (stored)",
                          base_dir=Path(source).parent if source else None)
     return spoken_lengths(Campaign(spec=spec, shots=shots, source=source, sha256=sha, kind=kind,
-                                   script=stored.get("script", "")), lengths)
+                                   script=stored.get("script", ""),
+                                   variant=stored.get("variant", "")), lengths)
 
 
 def check_captions(campaign: Campaign, locales: list[str]) -> None:
@@ -171,3 +192,70 @@ def campaign_of_run_task(db: Database, run_id: str, spec_path: str | None,
     campaign = campaign_of_run(db, run_id, spec_path)
     check_captions(campaign, locales)
     return campaign
+
+
+# --------------------------------------------------------------------------------------------
+# Variants: renders needed against clips produced (tasks/variants.py makes them)
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    variant: Variant
+    campaign: Campaign
+    renders: list[str]        # the variant's distinct render fingerprints, in shot order
+    new_renders: int          # not needed by a variant earlier in the table
+    master: str               # fingerprint of its master (renders in order and the look)
+
+
+@dataclass(frozen=True)
+class VariantPlan:
+    rows: list[VariantRow]
+    locales: list[str]
+
+    @property
+    def clips(self) -> int:
+        return len(self.rows) * len(self.locales)
+
+    @property
+    def renders(self) -> int:
+        return len({key for row in self.rows for key in row.renders})
+
+    @property
+    def shot_renders(self) -> int:
+        """Renders if every variant were rendered on its own."""
+        return sum(len(row.renders) for row in self.rows)
+
+    @property
+    def masters(self) -> int:
+        return len({row.master for row in self.rows})
+
+    def summary(self) -> str:
+        return (f"{len(self.rows)} variant(s) x {len(self.locales)} locale(s) = {self.clips} "
+                f"clip(s) from {self.renders} render(s) and {self.masters} master(s) "
+                f"({self.shot_renders} renders if each variant were made on its own)")
+
+
+def request_fingerprint(shot: Shot, spec: CampaignSpec) -> str:
+    """Everything any backend may draw for the shot (tasks.plan.request_for): variants with the
+    same fingerprint for a shot share its render under every backend."""
+    request = dataclasses.asdict(request_for(shot, spec))
+    blob = json.dumps(request, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def variant_plan(campaign: Campaign, variants: list[Variant] | None = None) -> VariantPlan:
+    """The variant table and its render cost (a campaign without variants: one row)."""
+    if variants is None:
+        variants = select_variants(campaign.spec.variants) if campaign.spec.variants else \
+            [Variant("", {})]
+    rows, seen = [], set()
+    for variant in variants:
+        made = apply_variant(campaign, variant) if variant.values else campaign
+        keys = [request_fingerprint(s, made.spec) for s in made.shots]
+        distinct = list(dict.fromkeys(keys))
+        look = str(made.spec.brand.look) if made.spec.brand.look else ""
+        master = hashlib.sha256(json.dumps([keys, look,
+                                            made.spec.brand.look_strength]).encode()).hexdigest()
+        rows.append(VariantRow(variant, made, distinct, len(set(distinct) - seen), master))
+        seen |= set(distinct)
+    return VariantPlan(rows, list(campaign.spec.locales))

@@ -23,10 +23,13 @@ from tasks.localize import ClipFiles
 
 
 def publish_run(db: Database, store: ObjectStore, clips: list[ClipFiles], *,
-                presign_expiry_s: int, stale_after_s: float) -> dict[str, list[Published]]:
-    """Publish the clips' files (MP4 plus sidecars), all or nothing."""
+                presign_expiry_s: int, stale_after_s: float,
+                extra_metadata: dict[str, str] | None = None) -> dict[str, list[Published]]:
+    """Publish the clips' files (MP4 plus sidecars), all or nothing (``extra_metadata``: more
+    object metadata, e.g. the variant)."""
     return publish_clips(db, store, {c.content_id: c.publishable() for c in clips},
-                         presign_expiry_s=presign_expiry_s, stale_after_s=stale_after_s)
+                         presign_expiry_s=presign_expiry_s, stale_after_s=stale_after_s,
+                         extra_metadata=extra_metadata)
 
 
 def manifest_for(db: Database, run_id: str, target_url: str, extra: dict | None = None) -> dict:
@@ -47,6 +50,7 @@ def manifest_for(db: Database, run_id: str, target_url: str, extra: dict | None 
                 "uploaded": video.uploaded,
                 "sidecars": {k: {"key": p.object_key, "url": p.url, "sha256": p.sha256}
                              for k, p in files.items() if k != "video"},
+                **({"variant": clip.details["variant"]} if clip.details.get("variant") else {}),
             })
             at = video.published_at
             times.append(at if at.tzinfo else at.replace(tzinfo=UTC))  # SQLite drops the zone
@@ -74,9 +78,10 @@ def write_manifest(store: ObjectStore, run_id: str, manifest: dict) -> str:
 
 @task(name="publish-run", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
 def publish_run_task(db: Database, store: ObjectStore, clips: list[ClipFiles],
-                     presign_expiry_s: int, stale_after_s: float) -> dict[str, list[Published]]:
+                     presign_expiry_s: int, stale_after_s: float,
+                     extra_metadata: dict[str, str] | None = None) -> dict[str, list[Published]]:
     return publish_run(db, store, clips, presign_expiry_s=presign_expiry_s,
-                       stale_after_s=stale_after_s)
+                       stale_after_s=stale_after_s, extra_metadata=extra_metadata)
 
 
 @task(name="write-manifest", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -36,7 +36,8 @@ def record_clip(db: Database, run_id: str, clip: ClipFiles) -> None:
                     frames=info.frames, width=info.width, height=info.height,
                     fps=float(info.fps),
                     details={"watermark_payload": clip.payload_hex, "c2pa_signed": clip.signed,
-                             "sidecars": sorted(clip.sidecars), "audio": clip.audio})
+                             "sidecars": sorted(clip.sidecars), "audio": clip.audio,
+                             **({"variant": clip.variant} if clip.variant else {})})
 
 
 def run_facts(db: Database, run_id: str) -> tuple[str, str | None]:

@@ -21,7 +21,7 @@ from tasks.script import Campaign
 
 def campaign_texts(campaign: Campaign) -> list[TextItem]:
     """Every text the campaign sends to the model, shows or speaks: prompts, negatives,
-    captions and narration (screened before any render and any synthesis)."""
+    captions, the call to action and narration (screened before any render and any synthesis)."""
     items: list[TextItem] = []
     for shot in campaign.shots:
         items.append(TextItem(shot.id, "prompt", None, shot.prompt))
@@ -32,6 +32,8 @@ def campaign_texts(campaign: Campaign) -> list[TextItem]:
         for locale, sentences in shot.narration.items():
             if sentences != shot.captions.get(locale):  # captions taken from it are checked above
                 items.extend(TextItem(shot.id, "narration", locale, s) for s in sentences)
+    for locale, text in campaign.spec.cta.items():  # the call to action is shown too
+        items.append(TextItem("cta", "caption", locale, text))
     return items
 
 

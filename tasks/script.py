@@ -15,12 +15,16 @@ The script is written by people, one block per shot::
     [zh-CN] 春天来了。
     [en] say: Spring is here.       <- narration per locale, spoken by the locale's voice; the
                                        captions default to it (one caption per sentence)
+    visual@b: A teapot in the rain  <- optional alternatives for the spec's variants (label b)
+    [en@b] Rain or shine.              (tasks/variants.py); the shot keeps its length, timed
+                                       from its plain lines
 
 Lines starting with a single ``#`` are comments. Every error names the file, line and field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -48,7 +52,8 @@ MAX_CAPTION_CHARS = 200          # one caption line
 MAX_SHOT_CAPTION_CHARS = 600     # all of one shot's captions in one locale
 MAX_FIELD_CHARS = 2000           # a visual description, camera hint or negative prompt
 
-_FIELD = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:\s*(?P<value>.*)$")
+_FIELD = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)(?:@(?P<alt>[^\s:]*))?\s*:\s*(?P<value>.*)$")
+_ALT_LABEL = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 _CAPTION = re.compile(r"^\[(?P<locale>[^\]]+)\]\s*(?P<text>.*)$")
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?$")
 _SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -76,6 +81,8 @@ class Shot:
     colour: str = "match"  # "keep": a deliberate colour, left out of shot matching
     narration: dict[str, list[str]] = field(default_factory=dict)  # locale -> sentences
     fixed_duration: bool = False  # set by 'duration:' or the template: speech may not lengthen it
+    alt_visuals: dict[str, str] = field(default_factory=dict)  # label -> visual@label
+    alt_captions: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # label -> loc
 
 
 def frames_for(duration: float, fps: int, *, at_least: bool = False) -> int:
@@ -165,7 +172,23 @@ def parse_script(text: str, spec: CampaignSpec, *, file: str = "<script>",
         seen[shot_id] = lineno
         shots.append(_parse_shot(spec, shot_id, title, position, lineno, body, file, base_dir,
                                  report))
+    if spec.pacing and shots:
+        try:
+            return paced(shots, spec.pacing, file=file)
+        except SpecError as error:
+            report(error)
     return shots
+
+
+def paced(shots: list[Shot], order: list[str], *, file: str, field: str = "pacing"
+          ) -> list[Shot]:
+    """The shots in ``order`` (shot ids; one left out is not in the cut), renumbered."""
+    by_id = {shot.id: shot for shot in shots}
+    unknown = [shot_id for shot_id in order if shot_id not in by_id]
+    if unknown:
+        raise SpecError(f"{unknown[0]!r} is not a shot of the script "
+                        f"({', '.join(by_id)})", file=file, field=field)
+    return [dataclasses.replace(by_id[shot_id], position=i) for i, shot_id in enumerate(order)]
 
 
 def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lineno: int,
@@ -176,6 +199,8 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
     values: dict[str, tuple[int, str]] = {}
     captions: dict[str, list[str]] = {}
     narration: dict[str, list[str]] = {}
+    alt_visuals: dict[str, str] = {}
+    alt_captions: dict[str, dict[str, list[str]]] = {}
     where = f"shot {shot_id!r}"
 
     def at(name: str) -> str:  # the field path of this shot's ``name``
@@ -186,8 +211,18 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
             cap = _CAPTION.match(line)
             if cap:
                 loc, caption = cap["locale"].strip(), cap["text"].strip()
+                loc, at_sign, label = loc.partition("@")
                 kind = "say" if caption.startswith(SAY) else "caption"
                 what = "narration" if kind == "say" else "caption"
+                if at_sign:
+                    if kind == "say":
+                        raise SpecError(f"{where}: narration has no alternatives (it times the "
+                                        "shot); write '[locale@label] text' for caption copy only",
+                                        file=file, line=ln, field=at(f"say[{loc}]"))
+                    if not _ALT_LABEL.match(label):
+                        raise SpecError(f"{where}: alternative label {echo(label)} must be lower-case "
+                                        "letters, digits or '-', like '[en@b]'", file=file, line=ln,
+                                        field=at(f"caption[{loc}]"))
                 if not is_locale(loc):
                     raise SpecError(f"{where}: {echo(loc)} is not a locale code like 'en' or 'zh-CN'",
                                     file=file, line=ln, field=at(kind))
@@ -207,7 +242,13 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                                     f"a line or {MAX_SHOT_CAPTION_CHARS} a shot cannot be read in "
                                     "time; shorten them or split the shot", file=file, line=ln,
                                     field=at(f"{kind}[{loc}]"))
-                if kind == "say":
+                if at_sign:
+                    alt_captions.setdefault(label, {}).setdefault(loc, []).append(caption)
+                    if sum(len(c) for c in alt_captions[label][loc]) > MAX_SHOT_CAPTION_CHARS:
+                        raise SpecError(f"{where}: caption alternative {label!r} of more than "
+                                        f"{MAX_SHOT_CAPTION_CHARS} characters cannot be read in "
+                                        "time", file=file, line=ln, field=at(f"caption[{loc}]"))
+                elif kind == "say":
                     narration.setdefault(loc, []).extend(split_sentences(caption))
                 else:
                     captions.setdefault(loc, []).append(caption)
@@ -218,6 +259,19 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
                                 f"say: narration', got {echo(line, 40)}", file=file, line=ln,
                                 field=f"shots.{shot_id}")
             key = fld["key"].lower()
+            if fld["alt"] is not None:
+                if key != "visual" or not _ALT_LABEL.match(fld["alt"]):
+                    raise SpecError(f"{where}: {echo(fld['key'] + '@' + fld['alt'])}: only 'visual' "
+                                    "has alternatives, labelled with lower-case letters, digits or "
+                                    "'-' (like 'visual@b:')", file=file, line=ln, field=at(key))
+                label = fld["alt"]
+                text = fld["value"].strip()
+                if not text or len(text) > MAX_FIELD_CHARS:
+                    raise SpecError(f"{where}: 'visual@{label}' needs a description of at most "
+                                    f"{MAX_FIELD_CHARS} characters", file=file, line=ln,
+                                    field=at(f"visual@{label}"))
+                alt_visuals[label] = f"{alt_visuals[label]} {text}" if label in alt_visuals else text
+                continue
             if key not in KEYS:
                 raise SpecError(f"{where}: unknown field {echo(key)} (expected one of "
                                 f"{', '.join(KEYS)})", file=file, line=ln, field=at(key))
@@ -265,6 +319,13 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
         report(SpecError(f"{where}: no caption for locale(s) {', '.join(missing)} (every shot "
                          "with captions needs one per campaign locale)", file=file, line=lineno,
                          field=at(f"caption[{missing[0]}]")))
+
+    for label, texts in alt_captions.items():
+        lacking = [loc for loc in spec.locales if loc not in texts]
+        if lacking:
+            raise SpecError(f"{where}: caption alternative {label!r} has no line for locale(s) "
+                            f"{', '.join(lacking)} (give '[{lacking[0]}@{label}] ...')",
+                            file=file, line=lineno, field=at(f"caption[{lacking[0]}]"))
 
     dur_line, dur_text = get("duration")
     m = _DURATION.match(dur_text) if dur_text is not None else None
@@ -316,10 +377,15 @@ def _parse_shot(spec: CampaignSpec, shot_id: str, title: str, position: int, lin
     negative = ", ".join(p for p in (spec.model.negative_prompt, get("negative")[1] or "") if p)
     # A shot timed from its captions never ends before they are read: round its frames up.
     frames = frames_for(duration, spec.output.fps, at_least=dur_text is None and bool(captions))
+    # The spec's chosen alternatives replace the plain lines after the shot is timed from them:
+    # caption copy never changes a shot's length, so it never changes its render.
+    visual = alt_visuals.get(spec.alternatives.get("visual", ""), visual)
+    captions = alt_captions.get(spec.alternatives.get("captions", ""), captions)
     return Shot(id=shot_id, position=position, title=title, visual=visual, camera=camera,
                 prompt=f"{visual}. Camera: {camera}." if camera != "static" else f"{visual}.",
                 negative_prompt=negative, duration=round(frames / spec.output.fps, 4),
                 frames=frames, seed=seed, captions=captions, image=image,
+                alt_visuals=alt_visuals, alt_captions=alt_captions,
                 template=template_name, line=lineno, colour=(colour or "match").lower(),
                 narration=narration,
                 fixed_duration=dur_text is not None or (template is not None
@@ -336,6 +402,7 @@ class Campaign:
     sha256: str
     kind: str = "campaign"
     script: str = ""  # the script text the shots were parsed from (stored with the run)
+    variant: str = ""  # the variant id (tasks/variants.py) when this is one version of the spec
 
     @property
     def id(self) -> str:
@@ -359,6 +426,8 @@ def load_campaign(path: str | Path) -> Campaign:
                              base_dir=path.parent, problems=problems)
         with gathered(problems):
             check_colour_reference(spec, shots, file=str(path))
+        with gathered(problems):
+            check_alternatives(spec, shots, file=str(path))
     if problems:
         raise spec_problems(problems)
     digest = hashlib.sha256(path.read_bytes() + script_text.encode()).hexdigest()
@@ -379,3 +448,26 @@ def check_colour_reference(spec: CampaignSpec, shots: list[Shot], *, file: str) 
         raise SpecError(f"{reference!r} is neither a shot of the script "
                         f"({', '.join(s.id for s in shots)}), 'hero' nor an image file",
                         file=file, line=line, field="colour.reference")
+
+
+def check_alternatives(spec: CampaignSpec, shots: list[Shot], *, file: str) -> None:
+    """Every alternative label the spec names is in the script, and at most one label of an axis
+    stands for the plain lines (two such labels would be the same variant twice)."""
+    named = {"visual": {s for shot in shots for s in shot.alt_visuals},
+             "captions": {s for shot in shots for s in shot.alt_captions}}
+    where = {"visual": "visual@{}:", "captions": "[locale@{}]"}
+    for axis, label in spec.alternatives.items():
+        if label not in named[axis]:
+            raise SpecError(f"no shot has a {where[axis].format(label)} line", file=file,
+                            field=f"alternatives.{axis}")
+    if spec.variants is None:
+        return
+    for label, order in spec.variants.pacing.items():
+        paced(shots, order, file=file, field=f"variants.pacing.{label}")
+    for axis in ("visual", "captions"):
+        plain = [label for label in getattr(spec.variants, axis) if label not in named[axis]]
+        if len(plain) > 1:
+            raise SpecError(f"labels {plain[0]!r} and {plain[1]!r} have no "
+                            f"{where[axis].format('label')} lines in the script, so both are "
+                            "its plain lines: keep one of them, or add the alternatives",
+                            file=file, field=f"variants.{axis}")

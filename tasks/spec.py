@@ -15,10 +15,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from common.errors import ConfigError, SpecError, echo, field_path, gathered, spec_problems
 from common.inputs import (
@@ -240,8 +248,160 @@ class TemplateShot(_Strict):
     pin: bool = True  # never evicted from the template cache
 
 
+VARIANT_AXES = ("seed", "visual", "captions", "cta", "music", "look", "pacing")
+LABEL = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
+MAX_GRID = 4096      # combinations a variants block may span (the budget picks from them)
+MAX_VARIANTS = 64    # clips per locale one run may make
+MAX_CTA_CHARS = 80   # one call to action: a short line read in the last seconds
+
+
+def _check_label(label: str, axis: str) -> str:
+    if not isinstance(label, str) or not LABEL.match(label):
+        raise ValueError(f"{axis}: label {echo(label)} must be lower-case letters, digits or "
+                         "'-' (at most 24), e.g. 'b' or 'shop-now'")
+    return label
+
+
+def _labelled(v: Any) -> Any:
+    """``[calm, none]`` -> ``{calm: calm, none: none}``: a list names its values by themselves."""
+    if isinstance(v, list):
+        return {str(item).lower() if item is None or isinstance(item, bool) else str(item): item
+                for item in v}
+    return v
+
+
+class VariantsSpec(_Strict):
+    """Versions of the campaign to publish side by side (tasks/variants.py picks and builds them).
+
+    Each axis lists labelled values; a variant takes one value of every axis, and its id names
+    them (``seed-b.cta-try.music-calm``). Labels keep their meaning from one spec revision to
+    the next, so figures for a variant id always describe the same clip.
+
+    ``seed``: labels (``a``, ``b``) or whole numbers; each is one model seed for the shots
+    without a ``seed:`` of their own. ``visual`` / ``captions``: labels of the script's
+    ``visual@b:`` and ``[en@b]`` alternatives (a shot without one keeps its plain line).
+    ``cta``: label -> {locale: text}. ``music``: label -> a bed name, a file beside the spec or
+    none. ``look``: label -> a .cube LUT beside the spec or none. ``pacing``: label -> the
+    shot ids in the order the cut shows them (a shot left out is not in that cut).
+
+    ``max``: at most this many variants, picked to cover every value of every axis at least
+    once (the first combination is every axis's first value); without it, the full grid.
+    """
+
+    max: int | None = Field(None, ge=1, le=MAX_VARIANTS)
+    seed: list[str | int] = Field(default_factory=list)
+    visual: list[str] = Field(default_factory=list)
+    captions: list[str] = Field(default_factory=list)
+    cta: dict[str, dict[str, str]] = Field(default_factory=dict)
+    music: Annotated[dict[str, str | None], BeforeValidator(_labelled)] = Field(
+        default_factory=dict)
+    look: Annotated[dict[str, str | None], BeforeValidator(_labelled)] = Field(
+        default_factory=dict)
+    pacing: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("seed")
+    @classmethod
+    def _seeds(cls, v: list[str | int]) -> list[str]:
+        out = []
+        for item in v:
+            if isinstance(item, int) and not isinstance(item, bool):
+                if not 0 <= item < 2**31:
+                    raise ValueError(f"seed {item} must be a whole number from 0 to 2^31-1")
+                out.append(str(item))
+            else:
+                out.append(_check_label(item, "seed"))
+        return _unique(out, "seed")
+
+    @field_validator("visual", "captions")
+    @classmethod
+    def _alternatives(cls, v: list[str], info) -> list[str]:
+        return _unique([_check_label(x, info.field_name) for x in v], info.field_name)
+
+    @field_validator("pacing")
+    @classmethod
+    def _orders(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for label, order in v.items():
+            _check_order(order, f"pacing.{label}")
+        return v
+
+    @field_validator("cta", "music", "look", "pacing")
+    @classmethod
+    def _labels(cls, v: dict, info) -> dict:
+        for label in v:
+            _check_label(label, info.field_name)
+        return v
+
+    @field_validator("cta")
+    @classmethod
+    def _cta_texts(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for label, texts in v.items():
+            _check_cta(texts, f"cta.{label}")
+        return v
+
+    @field_validator("music", "look")
+    @classmethod
+    def _off_values(cls, v: dict[str, str | None]) -> dict[str, str | None]:
+        return {label: None if value is None or str(value).strip().lower() in
+                ("none", "off", "false", "no") else str(value) for label, value in v.items()}
+
+    def axes(self) -> list[tuple[str, list[str]]]:
+        """The axes this block varies, in :data:`VARIANT_AXES` order, with their labels."""
+        out = []
+        for axis in VARIANT_AXES:
+            values = getattr(self, axis)
+            labels = list(values) if isinstance(values, dict) else list(values)
+            if labels:
+                out.append((axis, labels))
+        return out
+
+    @model_validator(mode="after")
+    def _size(self) -> VariantsSpec:
+        axes = self.axes()
+        if not axes:
+            raise ValueError("name at least one axis to vary: seed, visual, captions, cta, "
+                             "music or look")
+        grid = 1
+        for _, labels in axes:
+            grid *= len(labels)
+        widest = max(len(labels) for _, labels in axes)
+        if grid > MAX_GRID:
+            raise ValueError(f"the axes make {grid} combinations, more than {MAX_GRID}: drop "
+                             "values or axes")
+        if self.max is None and grid > MAX_VARIANTS:
+            raise ValueError(f"the full grid is {grid} variants: set 'max' (at most "
+                             f"{MAX_VARIANTS}) to pick a covering budget")
+        if self.max is not None and self.max < widest:
+            raise ValueError(f"max {self.max} cannot cover every value: an axis has {widest} "
+                             f"values, so max must be at least {widest}")
+        return self
+
+
+def _unique(labels: list[str], axis: str) -> list[str]:
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{axis}: a value is listed twice")
+    return labels
+
+
+def _check_order(order: list[str], where: str) -> None:
+    if not order:
+        raise ValueError(f"{where}: list the shot ids in the order the cut shows them")
+    if len(set(order)) != len(order):
+        raise ValueError(f"{where}: a shot is listed twice")
+
+
+def _check_cta(texts: Any, where: str) -> None:
+    for loc, text in texts.items():
+        if not is_locale(loc):
+            raise ValueError(f"{where}: {echo(loc)} is not a locale code like 'en' or 'zh-CN'")
+        if not text.strip() or len(text) > MAX_CTA_CHARS or "\n" in text:
+            raise ValueError(f"{where}[{loc}]: a call to action is one line of 1 to "
+                             f"{MAX_CTA_CHARS} characters")
+
+
 class CampaignSpec(_Strict):
     id: str
+    revision: int = Field(1, ge=1, description="Bumped by `variants promote`; earlier "
+                          "revisions are kept beside the spec as NAME.rN.yaml.")
     name: str = ""
     brand: Brand
     output: OutputSpec = OutputSpec()
@@ -253,6 +413,15 @@ class CampaignSpec(_Strict):
     audio: AudioField = AudioSpec()  # voices, music, loudness (tasks/audio/spec.py); none: silent
     script: str | None = None       # the script inline
     script_file: Path | None = None  # or in a file, relative to the spec
+    # A call to action per locale, shown over the clip's last seconds (a final caption line).
+    cta: dict[str, str] = Field(default_factory=dict)
+    # Which of the script's ``@label`` alternatives are the defaults (``{visual: b}``); a shot
+    # without that alternative keeps its plain line.
+    alternatives: dict[str, str] = Field(default_factory=dict)
+    # The cut: shot ids in the order the clip shows them (default: the script's; a shot left
+    # out is rendered by no one and not shown).
+    pacing: list[str] | None = None
+    variants: VariantsSpec | None = None
 
     @field_validator("id")
     @classmethod
@@ -268,6 +437,47 @@ class CampaignSpec(_Strict):
     def _one_script(self) -> CampaignSpec:
         if (self.script is None) == (self.script_file is None):
             raise ValueError("give exactly one of 'script' (inline text) or 'script_file'")
+        return self
+
+    @field_validator("cta")
+    @classmethod
+    def _cta(cls, v: dict[str, str]) -> dict[str, str]:
+        _check_cta(v, "cta")
+        return v
+
+    @field_validator("pacing")
+    @classmethod
+    def _pacing(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            _check_order(v, "pacing")
+        return v
+
+    @field_validator("alternatives")
+    @classmethod
+    def _alternative_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for axis, label in v.items():
+            if axis not in ("visual", "captions"):
+                raise ValueError(f"{echo(axis)}: the script's alternatives are 'visual' and "
+                                 "'captions'")
+            _check_label(label, f"alternatives.{axis}")
+        return v
+
+    @model_validator(mode="after")
+    def _cta_locales(self) -> CampaignSpec:
+        given = [("cta", self.cta)] if self.cta else []
+        if self.variants is not None:
+            given += [(f"variants.cta.{label}", texts)
+                      for label, texts in self.variants.cta.items()]
+        for where, texts in given:
+            missing = [loc for loc in self.locales if loc not in texts]
+            extra = [loc for loc in texts if loc not in self.locales]
+            if missing or extra:
+                raise ValueError(f"{where}: give one call to action per campaign locale "
+                                 f"({', '.join(self.locales)})" +
+                                 (f"; {extra[0]!r} is not one of them" if extra else
+                                  f"; {missing[0]!r} is missing"))
+        if self.variants is not None and self.variants.music and self.audio is None:
+            raise ValueError("variants.music: the spec says 'audio: none', so no clip has music")
         return self
 
 
@@ -478,6 +688,9 @@ def load_campaign_spec(path: str | Path, problems: list[SpecError] | None = None
     with gathered(problems):
         spec = spec.model_copy(update={"audio": resolve_audio(spec.audio, base, file=str(path),
                                                               lines=lines)})
+    if spec.variants is not None:
+        with gathered(problems):
+            spec = spec.model_copy(update={"variants": _resolve_variants(spec, base, path, lines)})
     if spec.script_file is not None:
         problem = path_problem(spec.script_file) or file_problem(base / spec.script_file)
         if problem:
@@ -498,7 +711,34 @@ def load_campaign_spec(path: str | Path, problems: list[SpecError] | None = None
     return spec, spec.script or "", first
 
 
-def _checked_look(look: Path, spec_path: Path, lines: dict[tuple, int]) -> Path:
+def _resolve_variants(spec: CampaignSpec, base: Path, spec_path: Path,
+                      lines: dict[tuple, int]) -> VariantsSpec:
+    """The variants' music and look files made absolute and checked, as the spec's own are."""
+    variants = spec.variants
+    music = {}
+    for label, value in variants.music.items():
+        where = ("variants", "music", label)
+        if value is None:
+            music[label] = None
+            continue
+        try:
+            resolved = resolve_audio(AudioSpec(music=value), base, file=str(spec_path),
+                                     lines={("audio", "music"): line_for(lines, where)})
+        except SpecError as exc:
+            raise SpecError(exc.detail, file=exc.file, line=exc.line,
+                            field=f"variants.music.{label}") from None
+        music[label] = resolved.music
+    look = {}
+    for label, value in variants.look.items():
+        look[label] = None if value is None else str(_checked_look(
+            base / value, spec_path, {("brand", "look"): line_for(lines, ("variants", "look",
+                                                                          label))},
+            field=f"variants.look.{label}"))
+    return variants.model_copy(update={"music": music, "look": look})
+
+
+def _checked_look(look: Path, spec_path: Path, lines: dict[tuple, int],
+                  field: str = "brand.look") -> Path:
     """The brand look's LUT, resolved and read once: a missing file is an error at the spec's
     ``brand.look`` line, a bad one at the LUT's own line."""
     from tasks.grade.cube import load_cube
@@ -506,6 +746,6 @@ def _checked_look(look: Path, spec_path: Path, lines: dict[tuple, int]) -> Path:
     look = look.resolve()
     if not look.is_file():
         raise SpecError(f"LUT file {look} does not exist", file=str(spec_path),
-                        line=lines.get(("brand", "look")), field="brand.look")
-    load_cube(look, field="brand.look")
+                        line=lines.get(("brand", "look")), field=field)
+    load_cube(look, field=field)
     return look

@@ -13,7 +13,14 @@ Each locale's rules (line length, reading speed) come from :mod:`media.locales`.
 """
 
 from tasks.subtitles.burn import BurnOptions, burn_subtitles, burned_frames, mux_soft_subtitles
-from tasks.subtitles.cues import Cue, ShotCaptions, build_cues, reading_seconds, seconds_to_read
+from tasks.subtitles.cues import (
+    Cue,
+    ShotCaptions,
+    build_cues,
+    reading_seconds,
+    seconds_to_read,
+    with_call_to_action,
+)
 from tasks.subtitles.files import read_ass, read_srt, read_vtt, sidecar_path, write_sidecars
 from tasks.subtitles.linebreak import kinsoku_violations, text_width, wrap_caption
 from tasks.subtitles.sanitize import clean_caption
@@ -24,5 +31,5 @@ __all__ = [
     "burned_frames",
     "clean_caption", "kinsoku_violations", "mux_soft_subtitles", "read_ass", "read_srt",
     "read_vtt", "reading_seconds", "seconds_to_read", "sidecar_path", "text_width",
-    "wrap_caption", "write_sidecars",
+    "with_call_to_action", "wrap_caption", "write_sidecars",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from common.errors import SpecError
 from media.locales import LocaleRules, rules_for
@@ -173,3 +173,26 @@ def _spoken_cues(shot: ShotCaptions, texts: list[str], rules: LocaleRules, gap: 
                             lines=tuple(lines), shot_id=shot.shot_id))
             t = nxt
     return cues
+
+
+CTA_SECONDS = 2.0  # a call to action holds the clip's last seconds
+CTA_AFTER_CAPTION = 1.0  # the caption before it stays at least this long
+
+
+def with_call_to_action(cues: Sequence[Cue], text: str, *, end: float, locale: str,
+                        seconds: float = CTA_SECONDS, rules: LocaleRules | None = None
+                        ) -> list[Cue]:
+    """``cues`` with a call to action as the final cue, over the last ``seconds`` before ``end``.
+
+    The caption on screen when it starts ends there, after at least ``CTA_AFTER_CAPTION``
+    seconds of its own (the call to action starts later, if need be, but keeps at least the
+    locale's minimum time); a caption that would start after it is dropped.
+    """
+    rules = rules or rules_for(locale)
+    start = max(0.0, end - seconds)
+    if cues:
+        start = max(start, min(cues[-1].start + CTA_AFTER_CAPTION, end - rules.min_seconds))
+    kept = [replace(c, end=min(c.end, start)) for c in cues if c.start < start]
+    groups = wrap_caption(clean_caption(text), rules)
+    lines = groups[0] if len(groups) == 1 else tuple(line for g in groups for line in g)
+    return [*kept, Cue(start=start, end=end, lines=tuple(lines), shot_id="cta")]
