@@ -24,7 +24,14 @@ from flows.stopwatch import Stopwatch
 from storage.cache import CachedRender
 from tasks.audio.narrate import silenced
 from tasks.master import SteadyRender, master_stored_task, master_task, stabilize_render_task
-from tasks.plan import RunPlan, base_of_flow_run, new_run_id, plan_run_task, variant_plan
+from tasks.plan import (
+    RunPlan,
+    base_of_flow_run,
+    new_run_id,
+    plan_run_task,
+    run_of_flow_run,
+    variant_plan,
+)
 from tasks.publish import write_manifest_task
 from tasks.render.fidelity import first_frame_fidelity_task
 from tasks.render.stage import render_shot_task, render_totals
@@ -183,7 +190,8 @@ def mark_failed(flow, run, state) -> None:
 
     db = open_database(get_settings().database_url)
     error = state.message or "failed"
-    if not fail(db, str(run.id), error):
+    # A run stopped by moderation already says blocked or rejected: no failed start then.
+    if not fail(db, str(run.id), error) and run_of_flow_run(db, str(run.id)) is None:
         params = run.parameters or {}
         campaign_id, kind = _campaign_of_params(flow.name, params)
         run_id = params.get("run_id") or new_run_id(campaign_id)

@@ -92,7 +92,7 @@ def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
     check_images(campaign, backend)
     # A flow run suspended for review runs its flow again from the start once resumed: it
     # carries on under the run id it began with.
-    run_id = run_id or _run_of_flow_run(db, flow_run_id) or new_run_id(campaign.id)
+    run_id = run_id or run_of_flow_run(db, flow_run_id) or new_run_id(campaign.id)
     requests = {s.id: request_for(s, campaign.spec) for s in campaign.shots}
     keys = {sid: render_key(backend, r) for sid, r in requests.items()}
     stored = {"spec": campaign.spec.model_dump(mode="json"), "script": campaign.script,
@@ -111,7 +111,8 @@ def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
                    backend=backend.name)
 
 
-def _run_of_flow_run(db: Database, flow_run_id: str | None) -> str | None:
+def run_of_flow_run(db: Database, flow_run_id: str | None) -> str | None:
+    """The latest run this flow run made, or None."""
     if not flow_run_id:
         return None
     with db.session() as s:
