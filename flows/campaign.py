@@ -33,10 +33,26 @@ from tasks.master import (
     reframe_master_task,
     stabilize_render_task,
 )
-from tasks.plan import RunPlan, new_run_id, plan_for_format, plan_run_task, variant_plan
+from tasks.plan import (
+    RunPlan,
+    base_of_flow_run,
+    new_run_id,
+    plan_for_format,
+    plan_run_task,
+    run_of_flow_run,
+    variant_plan,
+)
 from tasks.publish import write_manifest_task
 from tasks.render.fidelity import first_frame_fidelity_task
 from tasks.render.stage import render_shot_task, render_totals
+from tasks.report import (
+    name_flow_run,
+    review_frames_markdown,
+    review_text_markdown,
+    run_artifacts,
+    run_name,
+    stabilize_artifact,
+)
 from tasks.runs import fail, fail_before_plan, finish_task, set_master_task
 from tasks.screen import screen_frames_task, screen_text_task
 from tasks.script import Campaign, load_campaign
@@ -56,8 +72,12 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None,
         check_layout(campaign, fonts_dir=factory.settings.fonts_dir or default_fonts_dir(),
                      logo=campaign.spec.brand.logo)
         plan = plan_run_task(db, campaign, factory.backend, run_id, _flow_run_id())
+        if screened is None:  # one run; variants name the flow run after their base id
+            name_flow_run(run_name(campaign.id, plan.run_id))
     with watch("screen-text"):  # before any render: a blocked prompt costs no GPU time
-        screen(factory, plan.run_id, screen_text_task(campaign, factory.policy), stage="text")
+        text = screen_text_task(campaign, factory.policy)
+        screen(factory, plan.run_id, text, stage="text",
+               shown=lambda: review_text_markdown(campaign, text))
     with watch("voice"):  # after screening (no blocked text is spoken), before renders: speech
         # decides how long each shot lasts
         plan = narrate(factory, plan, _flow_run_id())
@@ -79,16 +99,18 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None,
         with watch("stabilize"):
             steady = stabilize_renders(factory, fplan, done)
         with watch("master"):
-            masters[fmt] = master_task(fplan, steady, store=factory.cache_store,
-                                       **_master_options(factory, fplan))
+            made = masters[fmt] = master_task(fplan, steady, store=factory.cache_store,
+                                              **_master_options(factory, fplan))
+            stabilize_artifact(plan.run_id, made.reports,
+                               {fplan.keys[s.id]: s.id for s in reversed(fplan.campaign.shots)})
         with watch("screen-frames"):
-            key = masters[fmt].key
-            frames = screened.get(key) if screened is not None else None
+            frames = screened.get(made.key) if screened is not None else None
             if frames is None:
-                frames = screen_frames_task(masters[fmt].path, factory.detector, factory.policy)
+                frames = screen_frames_task(made.path, factory.detector, factory.policy)
             if screened is not None:
-                screened[key] = frames
-            screen(factory, plan.run_id, frames, stage="frames", subject_id=key)
+                screened[made.key] = frames
+            screen(factory, plan.run_id, frames, stage="frames", subject_id=made.key,
+                   shown=lambda m=made, f=frames: review_frames_markdown(m.path, f))
     master = next(iter(masters.values()))
     set_master_task(db, plan.run_id, master.key)
     with watch("reframe"):  # 1:1 and 4:5: crops of a rendered master that follow the subject
@@ -105,6 +127,7 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None,
     with watch("manifest"):
         manifest = write_manifest_task(db, target, plan.run_id, {
             "master_key": master.key, **variant_fields(campaign)})
+        run_artifacts(db, manifest)
     hits = sum(r.hit for r in renders.values())
     finish_task(db, plan.run_id, manifest_key=manifest["manifest_key"], metrics={
         "stages": watch.seconds, "renders": len(renders), "render_hits": hits,
@@ -122,8 +145,12 @@ def produce_variants(factory: Factory, campaign: Campaign, variants: list[Varian
                      run_id: str | None) -> dict:
     """Every variant of the campaign, one run each (``BASE-VARIANT``), in the table's order:
     a later variant finds the renders and masters it shares with an earlier one in the cache."""
-    base = run_id or new_run_id(campaign.id)
     plan = variant_plan(campaign, variants)
+    # A flow run suspended for review starts again from the top: the same base id again.
+    base = run_id or base_of_flow_run(factory.db, _flow_run_id(),
+                                      [row.variant.id for row in plan.rows]) \
+        or new_run_id(campaign.id)
+    name_flow_run(run_name(campaign.id, base))
     logger = get_run_logger()
     logger.info("campaign %s: %s", campaign.id, plan.summary())
     results, screened = [], {}
@@ -156,7 +183,7 @@ def render_shots(factory: Factory, plan: RunPlan) -> dict[str, CachedRender]:
         template = spec.templates.get(shot.template) if shot.template else None
         futures[key] = render_shot_task.submit(
             factory.cache, factory.backend, plan.requests[shot.id], key,
-            template=shot.template, pin=bool(template and template.pin))
+            template=shot.template, pin=bool(template and template.pin), shot=shot.id)
     get_run_logger().info("run %s: %d shots, %d unique renders, locales %s, backend %s",
                           plan.run_id, len(plan.campaign.shots), len(futures),
                           ", ".join(plan.locales), factory.backend.name)
@@ -197,13 +224,21 @@ def mark_failed(flow, run, state) -> None:
 
     db = open_database(get_settings().database_url)
     error = state.message or "failed"
-    if not fail(db, str(run.id), error):
+    # A run stopped by moderation already says blocked or rejected: no failed start then.
+    if not fail(db, str(run.id), error) and run_of_flow_run(db, str(run.id)) is None:
         params = run.parameters or {}
         campaign_id, kind = _campaign_of_params(flow.name, params)
         run_id = params.get("run_id") or new_run_id(campaign_id)
         fail_before_plan(db, run_id=run_id, campaign_id=campaign_id, kind=kind, error=error,
                          flow_run_id=str(run.id))
     logging.getLogger(__name__).warning("flow run %s failed: %s", run.id, state.message)
+
+
+def _start_name() -> str:
+    """The flow run's name before planning: the run id when one is given, else the spec's
+    folder (the campaign's usual home); ``produce`` renames it to campaign and run id."""
+    parameters = flow_run.get_parameters()
+    return parameters.get("run_id") or f"{Path(parameters['spec_path']).parent.name}-starting"
 
 
 def _campaign_of_params(flow_name: str, params: dict) -> tuple[str, str]:
@@ -217,7 +252,7 @@ def _campaign_of_params(flow_name: str, params: dict) -> tuple[str, str]:
         return re.sub(r"[^a-z0-9._-]+", "-", stem).strip("-")[:64] or "unknown", "campaign"
 
 
-@flow(name="campaign", on_failure=[mark_failed], on_crashed=[mark_failed])
+@flow(name="campaign", flow_run_name=_start_name, on_failure=[mark_failed], on_crashed=[mark_failed])
 def campaign(spec_path: str, run_id: str | None = None, backend: str | None = None,
              silent: bool = False, variants: list[str] | None = None) -> dict:
     """Render, localize and publish the campaign in ``spec_path`` (``silent``: no sound); a

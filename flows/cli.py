@@ -139,8 +139,9 @@ def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).
     run_id = _known_run(run_id, must_exist=False) if run_id else None
     _quiet_prefect()
     from flows.campaign import campaign
+    from flows.display import RunDisplay
 
-    with console.status("running the campaign flow (first start of Prefect takes ~10 s)"):
+    with RunDisplay(f"campaign {spec}"):
         manifest = campaign(spec_path=str(spec), run_id=run_id, backend=backend, silent=silent,
                             variants=variant or None)
     _print_manifest(manifest)
@@ -163,9 +164,10 @@ def product(record: Annotated[Path, typer.Argument(
     data, _ = load_structured(record)
     run_id = _known_run(run_id, must_exist=False) if run_id else None
     _quiet_prefect()
+    from flows.display import RunDisplay
     from flows.product import product_clip
 
-    with console.status(f"making the product clip for {item.sku}"):
+    with RunDisplay(f"product clip for {item.sku}"):
         manifest = product_clip(sku=item.sku, product=data, backend=backend, run_id=run_id,
                                 template=str(template) if template else None,
                                 image_dir=str(record.parent.resolve()))
@@ -184,9 +186,10 @@ def localize(run_id: Annotated[str, typer.Argument(help="A finished run.")],
     """Publish more locales of a finished run from its stored master (no rendering)."""
     run_id = _known_run(run_id)  # a typo fails here, in well under a second
     _quiet_prefect()
+    from flows.display import RunDisplay
     from flows.localize import localize as localize_flow
 
-    with console.status(f"localizing {run_id} into {', '.join(locales)}"):
+    with RunDisplay(f"localizing {run_id} into {', '.join(locales)}"):
         manifest = localize_flow(run_id=run_id, locales=locales,
                                  spec_path=str(spec) if spec else None, silent=silent)
     _print_manifest(manifest)
@@ -260,15 +263,16 @@ def _print_manifest(manifest: dict) -> None:
               f"{len(manifest['clips'])} clip(s)")
     for clip in manifest["clips"]:
         variant = f"  {clip['variant']}" if clip.get("variant") else ""
-        out.print(f"  {clip['locale']:>6}  {clip['duration']:.2f}s{variant}  {clip['url']}")
+        out.print(f"  {clip['locale']:>6}  {clip['duration']:.2f}s{variant}  {clip['url']}",
+                  soft_wrap=True)
     if "renders_made" in manifest:
         out.print(f"  variants: {len(manifest['variants'])}, clips: {len(manifest['clips'])}, "
                   f"new renders: {manifest['renders_made']} (planned at most "
                   f"{manifest['renders_planned']})")
     if "manifest_key" in manifest:
-        out.print(f"  manifest: {manifest['manifest_key']}")
+        out.print(f"  manifest: {manifest['manifest_key']}", soft_wrap=True)
     if manifest.get("stages"):
-        out.print("  stages (s): " + json.dumps(manifest["stages"]))
+        out.print("  stages (s): " + json.dumps(manifest["stages"]), soft_wrap=True)
     if manifest.get("colour", {}).get("cuts"):
         c = manifest["colour"]
         out.print(f"  colour jump at {c['cuts']} cut(s), ΔE mean {c['mean_before']} -> "

@@ -20,6 +20,7 @@ from tasks.localize import Branding, ClipFiles, localize_clip_task
 from tasks.master import Master, stored_master_task, stored_masters_task
 from tasks.plan import RunPlan, campaign_of_run_task, plan_run_task
 from tasks.publish import publish_run_task, write_manifest_task
+from tasks.report import clip_artifacts, review_text_markdown, run_artifacts
 from tasks.runs import finish_task, record_clip_task, reopen_task, run_created_at_task
 from tasks.screen import screen_text_task
 from tasks.script import Campaign
@@ -81,6 +82,7 @@ def localize_clips(factory: Factory, run_id: str, campaign: Campaign,
     clips = [future.result() for future in futures]
     for clip in clips:
         record_clip_task(factory.db, run_id, clip)
+    clip_artifacts(run_id, campaign.id, [(clip.locale, clip.video) for clip in clips])
     return clips
 
 
@@ -94,7 +96,7 @@ def publish_clips(factory: Factory, campaign: Campaign, clips: list[ClipFiles]) 
     return target
 
 
-@flow(name="localize")
+@flow(name="localize", flow_run_name="localize-{run_id}")
 def localize(run_id: str, locales: list[str], spec_path: str | None = None,
              silent: bool = False) -> dict:
     """Publish ``locales`` for the finished run ``run_id`` from its stored master (``silent``:
@@ -111,7 +113,9 @@ def localize(run_id: str, locales: list[str], spec_path: str | None = None,
     reopen_task(factory.db, run_id, kind="localize", backend=factory.backend.name,
                 locales=locales)
     with watch("screen-text"):  # the new locales' captions are new text
-        screen(factory, run_id, screen_text_task(campaign, factory.policy), stage="text")
+        text = screen_text_task(campaign, factory.policy)
+        screen(factory, run_id, text, stage="text",
+               shown=lambda: review_text_markdown(campaign, text))
     with watch("localize"):
         clips = localize_clips(factory, run_id, campaign, masters, locales)
     with watch("publish"):
@@ -120,6 +124,7 @@ def localize(run_id: str, locales: list[str], spec_path: str | None = None,
     with watch("manifest"):
         manifest = write_manifest_task(factory.db, target, run_id, {
             "master_key": master.key, **variant_fields(campaign)})
+        run_artifacts(factory.db, manifest)
     finish_task(factory.db, run_id, manifest_key=manifest["manifest_key"],
                 metrics={"localize_stages": watch.seconds})
     get_run_logger().info("run %s: published %s from the stored master (no renders)", run_id,

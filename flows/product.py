@@ -32,7 +32,7 @@ def fetch_image_task(source: str, folder: Path, *, s3_endpoint_url: str | None,
                        s3_region=s3_region).path
 
 
-@flow(name="product_clip", on_failure=[mark_failed], on_crashed=[mark_failed])
+@flow(name="product_clip", flow_run_name="product-{sku}", on_failure=[mark_failed], on_crashed=[mark_failed])
 def product_clip(sku: str, product: dict, template: str | None = None, run_id: str | None = None,
                  backend: str | None = None, image_dir: str | None = None) -> dict:
     """Make and publish the clip for one product record (``sku`` must match the record)."""

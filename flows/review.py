@@ -14,6 +14,7 @@ publishing code refuses any clip without a decision that passes (``common.verdic
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from uuid import UUID
 
@@ -58,10 +59,12 @@ class ReviewOutcome:
 
 
 def screen(factory: Factory, run_id: str, decision, *, stage: str,
-           subject_id: str | None = None) -> str:
-    """Record ``decision`` for the run's ``stage`` (text or frames); pause on review.
+           subject_id: str | None = None, shown: Callable[[], str] | None = None) -> str:
+    """Record ``decision`` for the run's ``stage`` (text or frames); wait for a person on review.
 
-    Returns "allow" or "approved"; raises :class:`RunStopped` on block or rejection.
+    ``shown`` makes the markdown the review form shows (the flagged frames, the captions per
+    locale); it is called only when a review is needed. Returns "allow" or "approved"; raises
+    :class:`RunStopped` on block or rejection.
     """
     log = get_run_logger()
     kind = "text" if stage == "text" else "render"
@@ -74,7 +77,8 @@ def screen(factory: Factory, run_id: str, decision, *, stage: str,
                     "(Prefect UI, or `content-factory review approve|reject`)", run_id, stage,
                     "; ".join(decision.reasons), factory.settings.review_timeout_s)
         outcome = await_review(factory.db, subject_kind=kind, subject_id=subject, run_id=run_id,
-                               decision=decision, timeout_s=factory.settings.review_timeout_s)
+                               decision=decision, timeout_s=factory.settings.review_timeout_s,
+                               shown=_shown(shown))
     else:
         record(factory.db, decision, subject_kind=kind, subject_id=subject, run_id=run_id,
                flow_run_id=flow_run_id)
@@ -112,13 +116,27 @@ def approve_clips(factory: Factory, run_id: str, content_ids: list[str], *,
 
 # Reviews ---------------------------------------------------------------------------------------
 
+def _shown(make: Callable[[], str] | None) -> str:
+    """What the form shows; a picture that cannot be made must not stop the review itself."""
+    if make is None:
+        return ""
+    try:
+        return make()
+    except Exception as exc:
+        log.warning("could not draw what the review shows: %s: %s", type(exc).__name__, exc)
+        return f"(the frames could not be shown: {type(exc).__name__}: {exc})"
+
+
 def _review_form(subject_kind: str, subject_id: str, run_id: str | None,
-                 decision: Decision) -> type[ReviewInput]:
-    reasons = "\n".join(f"- {r}" for r in decision.reasons) or "- (no reason given)"
+                 decision: Decision, shown: str = "") -> type[ReviewInput]:
+    from tasks.report import plain_reason
+
+    body = shown or "\n".join(f"- {plain_reason(r)}" for r in decision.reasons) \
+        + f"\n\nDetector: **{decision.detector}**, version `{decision.detector_version}`."
     description = (f"**Moderation review** of {subject_kind} `{subject_id}`"
-                   f"{f' in run `{run_id}`' if run_id else ''}\n\n{reasons}\n\n"
-                   f"Detector: {decision.detector} {decision.detector_version}. Set *approved* "
-                   "to publish it, leave it off to reject it, and name yourself as reviewer.")
+                   f"{f' in run `{run_id}`' if run_id else ''}\n\n{body}\n\n"
+                   "Set *approved* to publish it, leave it off to reject it, and name yourself "
+                   "as reviewer.")
     return ReviewInput.with_initial_data(description=description, approved=False,
                                          reviewer="prefect-ui", note="")
 
@@ -137,36 +155,49 @@ def _set_running(flow_run_id: str) -> None:
 
 
 def await_review(db: Database, *, subject_kind: str, subject_id: str, run_id: str | None,
-                 decision: Decision, timeout_s: int, poll_interval_s: int = 10) -> str:
-    """Record a ``review`` and pause the flow run until a reviewer decides; ``"approved"`` or
-    ``"rejected"``.
+                 decision: Decision, timeout_s: int, poll_interval_s: int = 10,
+                 shown: str = "") -> str:
+    """Record a ``review`` and wait until a reviewer decides; ``"approved"`` or ``"rejected"``.
 
-    Call it in the flow function's body, not in a task: pausing needs the flow run's context.
-    The reviewer answers in the Prefect UI (the run's "Resume" form, :class:`ReviewInput`) or
-    with ``content-factory review approve|reject ID``. Unanswered after ``timeout_s`` seconds
-    the review is rejected, unless a decision was recorded from a terminal that could not reach
-    Prefect meanwhile (that one stands).
+    Call it in the flow function's body, not in a task: waiting needs the flow run's context.
+    The reviewer answers in the Prefect UI (the run's "Resume" form, :class:`ReviewInput`, which
+    shows ``shown``) or with ``content-factory review approve|reject ID``.
+
+    A deployment run (started by a worker) is *suspended*: its process exits and its worker
+    slot is free for other runs; once resumed, a worker starts the flow again from the top, its
+    renders and master come back from the cache, and this call returns the answer given
+    (the same review row, the same pause key). Unanswered after ``timeout_s`` seconds, Prefect
+    fails the suspended run and nothing is published. Any other run (the CLI, a test) is
+    *paused* in its process, because only a deployment can be started again; unanswered after
+    ``timeout_s`` the review is rejected, unless a decision was recorded from a terminal that
+    could not reach Prefect meanwhile (that one stands).
     """
     from prefect.context import FlowRunContext
     from prefect.exceptions import FlowPauseTimeout
-    from prefect.flow_runs import pause_flow_run
+    from prefect.flow_runs import pause_flow_run, suspend_flow_run
 
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
         raise ModerationError(f"await_review for {subject_kind} {subject_id} must be called in a "
                               "flow function's body (pausing needs the flow run)")
     flow_run_id = str(context.flow_run.id)
-    review_id = record(db, Decision("review", decision.reasons, decision.scores,
-                                    decision.detector, decision.detector_version),
-                       subject_kind=subject_kind, subject_id=subject_id, run_id=run_id,
-                       flow_run_id=flow_run_id)
+    review_id = _open_review(db, subject_kind, subject_id, flow_run_id)
+    if review_id is None:
+        review_id = record(db, Decision("review", decision.reasons, decision.scores,
+                                        decision.detector, decision.detector_version),
+                           subject_kind=subject_kind, subject_id=subject_id, run_id=run_id,
+                           flow_run_id=flow_run_id)
     log.info("%s %s waits for review %d (timeout %d s)", subject_kind, subject_id, review_id,
              timeout_s)
+    form = _review_form(subject_kind, subject_id, run_id, decision, shown)
     try:
-        answer = pause_flow_run(wait_for_input=_review_form(subject_kind, subject_id, run_id,
-                                                            decision),
-                                timeout=timeout_s, poll_interval=poll_interval_s,
-                                key=f"review-{review_id}")
+        if context.flow_run.deployment_id is not None:
+            # Raises Pause (the process ends) the first time; returns the answer once resumed.
+            answer = suspend_flow_run(wait_for_input=form, timeout=timeout_s,
+                                      key=f"review-{review_id}")
+        else:
+            answer = pause_flow_run(wait_for_input=form, timeout=timeout_s,
+                                    poll_interval=poll_interval_s, key=f"review-{review_id}")
     except FlowPauseTimeout:
         _set_running(flow_run_id)
         with db.session() as s:
@@ -190,6 +221,19 @@ def await_review(db: Database, *, subject_kind: str, subject_id: str, run_id: st
                             detector_version="prefect-ui", run_id=run_id,
                             flow_run_id=flow_run_id)
     return outcome
+
+
+def _open_review(db: Database, subject_kind: str, subject_id: str, flow_run_id: str
+                 ) -> int | None:
+    """The review this flow run already opened for the subject (a suspended run started again
+    after its resume), or None."""
+    from storage.models import ModerationDecision
+
+    with db.session() as s:
+        row = s.query(ModerationDecision).filter_by(
+            subject_kind=subject_kind, subject_id=subject_id, flow_run_id=flow_run_id,
+            decision="review").order_by(ModerationDecision.id.desc()).first()
+        return row.id if row is not None else None
 
 
 def decide_review(db: Database, ref: str | int, *, approved: bool, reviewer: str,

@@ -1,10 +1,13 @@
-"""Wall time per pipeline stage, recorded with the run (``runs.metrics['stages']``)."""
+"""Wall time per pipeline stage, recorded with the run (``runs.metrics['stages']``); each stage
+that begins is also a progress event (the CLI's bars show it)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from tasks.report import ProgressEvent, emit
 
 
 class Stopwatch:
@@ -13,6 +16,7 @@ class Stopwatch:
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        emit(ProgressEvent("stage", stage=stage))
         start = time.perf_counter()
         try:
             yield

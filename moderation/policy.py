@@ -41,6 +41,7 @@ class Decision:
     scores: dict[str, float] = field(default_factory=dict)
     detector: str = ""
     detector_version: str = ""
+    frames: list[int] = field(default_factory=list)  # frame indices that crossed a threshold
 
     def __post_init__(self) -> None:
         if self.decision not in _RANK:
@@ -218,9 +219,13 @@ class Policy:
                         detector, detector_version,
                         f"it returned score {value!r} for label {label} (scores lie in [0, 1])")
                 scores[label] = max(value, scores.get(label, 0.0))
-        worst, reasons = "allow", []
+        worst, reasons, flagged = "allow", [], set()
         for label, limits in rules.labels.items():
             top = scores.get(label, 0.0)
+            low = min(v for v in (limits.review, limits.block) if v is not None) \
+                if (limits.review, limits.block) != (None, None) else None
+            if low is not None and top >= low:  # the frames a reviewer should look at
+                flagged.update(i for i, f in zip(indices, per_frame) if f.get(label, 0.0) >= low)
             if limits.block is not None and top >= limits.block:
                 hits = [i for i, f in zip(indices, per_frame) if f.get(label, 0.0) >= limits.block]
                 if len(hits) >= rules.block_min_frames:
@@ -239,7 +244,7 @@ class Policy:
                 continue
             worst = max(worst, verdict, key=_RANK.__getitem__)
         return Decision(worst, reasons, {k: round(v, 4) for k, v in sorted(scores.items())},
-                        detector, detector_version)
+                        detector, detector_version, sorted(flagged))
 
     def detector_failed(self, detector: str, detector_version: str,
                         error: BaseException | str) -> Decision:

@@ -21,6 +21,7 @@ from common.errors import SpecError
 from media.formats import native_size
 from storage.db import Database
 from storage.models import Campaign as CampaignRecord
+from storage.models import Run
 from storage.records import get_run, start_run, upsert_campaign, upsert_shot
 from tasks.render import IMAGE_IGNORED, RenderBackend, RenderRequest, render_key
 from tasks.script import Campaign, Shot, parse_script
@@ -107,7 +108,9 @@ def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
     before anything is recorded.
     """
     check_images(campaign, backend)
-    run_id = run_id or new_run_id(campaign.id)
+    # A flow run suspended for review runs its flow again from the start once resumed: it
+    # carries on under the run id it began with.
+    run_id = run_id or run_of_flow_run(db, flow_run_id) or new_run_id(campaign.id)
     output = campaign.spec.output
     first = output.rendered_formats()[0]
     size = native_size(first, (output.width, output.height)) if first else None
@@ -127,6 +130,30 @@ def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
                         frames=shot.frames, duration=shot.duration, render_key=keys[shot.id])
     return RunPlan(run_id=run_id, campaign=campaign, requests=requests, keys=keys,
                    backend=backend.name, format=first)
+
+
+def run_of_flow_run(db: Database, flow_run_id: str | None) -> str | None:
+    """The latest run this flow run made, or None."""
+    if not flow_run_id:
+        return None
+    with db.session() as s:
+        run = s.query(Run).filter_by(flow_run_id=flow_run_id).order_by(Run.started_at.desc()) \
+            .first()
+        return run.id if run is not None else None
+
+
+def base_of_flow_run(db: Database, flow_run_id: str | None, variant_ids: list[str]
+                     ) -> str | None:
+    """The base run id the variants of this flow run were made under (``BASE-VARIANT``), when
+    it ran before (suspended for review, then started again), or None."""
+    if not flow_run_id:
+        return None
+    with db.session() as s:
+        for run in s.query(Run).filter_by(flow_run_id=flow_run_id):
+            for variant in variant_ids:
+                if run.id.endswith(f"-{variant}"):
+                    return run.id[:-len(variant) - 1]
+    return None
 
 
 def campaign_of_run(db: Database, run_id: str, spec_path: str | None = None) -> Campaign:

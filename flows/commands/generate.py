@@ -123,9 +123,6 @@ def register(app: typer.Typer) -> None:
         if preset != "svd":
             backend.sampling(request)  # a bad combination fails before any weights load
 
-        def progress(done: int, total: int) -> None:
-            typer.echo(f"\rstep {done}/{total}", nl=done == total, err=True)
-
         first: list = []
 
         def keep_first(stream):
@@ -134,9 +131,12 @@ def register(app: typer.Typer) -> None:
                     first.append(frame)
                 yield frame
 
+        from flows.display import RunDisplay
+
         details: dict = {}
-        written = write_video(out, keep_first(backend.render(request, on_progress=progress,
-                                                             details=details)), fps=fps)
+        with RunDisplay(f"generate {out.name} ({preset})") as display:
+            written = write_video(out, keep_first(backend.render(
+                request, on_progress=display.steps(out.stem), details=details)), fps=fps)
         work = (f"{details.get('steps', 0)} steps, {details.get('svd_frames', 0)} frames from "
                 "SVD re-timed" if preset == "svd" else
                 f"{details.get('forwards', 0)} DiT forwards, "

@@ -62,6 +62,10 @@ def register(app: typer.Typer) -> None:
                                                  "(Prefect's default is 10).")] = 2.0,
         logs: Annotated[Path | None, typer.Option(help="Write each process's output to "
                                                         "LOGS/<name>.log instead of here.")] = None,
+        schedules: Annotated[bool, typer.Option(
+            "--schedules", help="Switch on the schedules of deployments/prefect.yaml (off by "
+                                "default: the examples would start renders on their own).")
+        ] = False,
     ) -> None:
         """Run the factory on one machine: Prefect server + deployments + workers + ingest."""
         import os
@@ -86,7 +90,8 @@ def register(app: typer.Typer) -> None:
             load_or_create_secret(token_file)  # made now, so it can be read before a call
         options = LocalOptions(prefect_home=data_dir / "prefect", data_dir=data_dir, host=host,
                                prefect_port=port, ingest_port=ingest_port, ingest_secret=secret,
-                               gpus=gpus, cpu_slots=cpu_slots, poll_s=poll, log_dir=logs)
+                               gpus=gpus, cpu_slots=cpu_slots, poll_s=poll, log_dir=logs,
+                               pause_schedules=not schedules)
         env = dict(os.environ)
         env.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
         factory = LocalFactory(options, env=env)
@@ -96,6 +101,7 @@ def register(app: typer.Typer) -> None:
             raise KeyboardInterrupt
         signal.signal(signal.SIGTERM, _terminate)
 
+        shown_schedules = "on" if schedules else "off (--schedules switches them on)"
         console.print(f"starting Prefect server on {host}:{port} (data in {options.prefect_home})")
         try:
             factory.start()
@@ -105,6 +111,7 @@ def register(app: typer.Typer) -> None:
                           f"  deployments  {', '.join(sorted(factory.registered.deployments))}\n"
                           f"  workers      pool gpu (limit {gpus}), pool cpu (limit {cpu_slots}),"
                           f" polling every {poll:g} s\n"
+                          f"  schedules    {shown_schedules}\n"
                           f"  webhooks     POST {factory.ingest_url}{ingest.path}  (secret: "
                           f"{'FACTORY_INGEST_SECRET' if ingest.secret else secret_file})\n"
                           f"  jobs API     {factory.ingest_url}/docs  (bearer token: "

@@ -15,6 +15,7 @@ from common.errors import RenderError
 from media.video import FrameWriter
 from storage.cache import CachedRender, TemplateCache
 from tasks.render.request import ProgressFn, RenderBackend, RenderRequest
+from tasks.report import RenderProgress, render_sheet_artifact
 
 
 def render_to_file(backend: RenderBackend, request: RenderRequest, path: Path, *,
@@ -71,5 +72,12 @@ def render_totals(renders: Iterable[CachedRender]) -> dict[str, int]:
 # result cache: the template cache is the shared, cross-worker memory of renders.
 @task(name="render-shot", tags=["gpu-render"], cache_policy=NO_CACHE)
 def render_shot_task(cache: TemplateCache, backend: RenderBackend, request: RenderRequest,
-                     key: str, template: str | None = None, pin: bool = False) -> CachedRender:
-    return render_shot(cache, backend, request, key, template=template, pin=pin)
+                     key: str, template: str | None = None, pin: bool = False,
+                     shot: str = "") -> CachedRender:
+    """The render, with a progress artifact moved at every step and its contact sheet."""
+    progress = RenderProgress(shot or key[:12], key).start()
+    cached = render_shot(cache, backend, request, key, template=template, pin=pin,
+                         on_progress=progress)
+    progress.finish("from the template cache" if cached.hit else "rendered")
+    render_sheet_artifact(cached.path, shot or key[:12], key, hit=cached.hit)
+    return cached
