@@ -139,10 +139,15 @@ def check_layout(campaign, *, fonts_dir: Path | None = None, logo: Path | None =
                 problems.append(("label", f"[{locale}, {where}] {exc}"))
             captioned = [s for s in campaign.shots if s.captions.get(locale)]
             texts = [t for s in captioned for t in s.captions[locale]]
+            if spec.end_card is None:  # the call to action is then the last caption
+                ctas = [spec.cta] + ([*spec.variants.cta.values()]
+                                     if getattr(spec, "variants", None) is not None else [])
+                texts += [c[locale] for c in ctas if c.get(locale)]
             try:
                 cl = caption_layout(locale, texts, layout, fonts_dir=fonts_dir)
             except (LayoutError, ConfigError) as exc:
-                problems.append((f"shots.{captioned[0].id}.caption[{locale}]",
+                problems.append((f"shots.{captioned[0].id}.caption[{locale}]" if captioned
+                                 else f"cta.{locale}",
                                  f"[{locale}, {where}] {exc}"))
                 continue
             for shot in captioned:
