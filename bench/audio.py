@@ -64,7 +64,7 @@ def main() -> None:
     master = stored_master(factory.db, factory.cache_store, run_id, factory.work_dir)
     made = campaign_of_run(factory.db, run_id)
     clips = {c["locale"]: Path(factory.settings.data_dir).resolve() / "store" / c["key"]
-             for c in run["clips"]}
+             for c in run["clips"] if c.get("format") in (None, "16:9")}  # one per locale
     rows = []
     for locale in made.spec.locales:
         work = tmp / "alone" / locale

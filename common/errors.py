@@ -143,6 +143,10 @@ class ConfigError(FactoryError):
     """Raised when a setting or command-line option is invalid or missing."""
 
 
+class LayoutError(ConfigError):
+    """Raised when text or a logo cannot be laid out inside a format's safe zone."""
+
+
 class MediaError(FactoryError):
     """Raised when a media file cannot be read or written (names the file and ffmpeg's reason)."""
 

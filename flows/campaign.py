@@ -21,13 +21,23 @@ from flows.localize import localize_clips, narrate, publish_clips, variant_field
 from flows.review import approve_clips, screen
 from flows.runtime import Factory, get_factory
 from flows.stopwatch import Stopwatch
+from media.fonts import default_fonts_dir
 from storage.cache import CachedRender
 from tasks.audio.narrate import silenced
-from tasks.master import SteadyRender, master_stored_task, master_task, stabilize_render_task
+from tasks.layout import check_layout, delivery_layouts
+from tasks.master import (
+    Master,
+    SteadyRender,
+    master_stored_task,
+    master_task,
+    reframe_master_task,
+    stabilize_render_task,
+)
 from tasks.plan import (
     RunPlan,
     base_of_flow_run,
     new_run_id,
+    plan_for_format,
     plan_run_task,
     run_of_flow_run,
     variant_plan,
@@ -57,6 +67,10 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None,
     frames once; each run still records the decision."""
     watch, db = Stopwatch(), factory.db
     with watch("plan"):
+        # `validate`'s layout check, for runs started without the CLI (product events): an
+        # overlay that cannot fit fails here, before anything renders
+        check_layout(campaign, fonts_dir=factory.settings.fonts_dir or default_fonts_dir(),
+                     logo=campaign.spec.brand.logo)
         plan = plan_run_task(db, campaign, factory.backend, run_id, _flow_run_id())
         if screened is None:  # one run; variants name the flow run after their base id
             name_flow_run(run_name(campaign.id, plan.run_id))
@@ -67,27 +81,46 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None,
     with watch("voice"):  # after screening (no blocked text is spoken), before renders: speech
         # decides how long each shot lasts
         plan = narrate(factory, plan, _flow_run_id())
-    with watch("render"):
-        renders = render_shots(factory, plan)
-        first_frame = first_frame_fidelity_task(plan.requests, plan.keys, renders,
-                                                factory.backend.image_role)
-    with watch("stabilize"):
-        steady = stabilize_renders(factory, plan, renders)
-    with watch("master"):
-        master = master_task(plan, steady, store=factory.cache_store, **_master_options(factory, plan))
-        set_master_task(db, plan.run_id, master.key)
-        stabilize_artifact(plan.run_id, master.reports,
-                           {plan.keys[s.id]: s.id for s in reversed(plan.campaign.shots)})
-    with watch("screen-frames"):
-        frames = screened.get(master.key) if screened is not None else None
-        if frames is None:
-            frames = screen_frames_task(master.path, factory.detector, factory.policy)
-        if screened is not None:
-            screened[master.key] = frames
-        screen(factory, plan.run_id, frames, stage="frames", subject_id=master.key,
-               shown=lambda: review_frames_markdown(master.path, frames))
+    output = campaign.spec.output
+    masters: dict[str | None, Master] = {}
+    renders: dict[str, CachedRender] = {}
+    first_frame: dict = {}
+    sizes = {layout.format: layout.size for layout in delivery_layouts(campaign.spec)}
+    # Each rendered format has its own renders and master; 1:1 and 4:5 are crops of one of
+    # them, except from a backend that draws any size (the storyboard lays them out itself).
+    drawn = getattr(factory.backend, "any_size", False) and bool(output.formats)
+    for fmt in output.delivery_formats() if drawn else output.rendered_formats():
+        fplan = plan_for_format(plan, factory.backend, fmt, sizes.get(fmt) if drawn else None)
+        with watch("render"):
+            done = render_shots(factory, fplan)
+            first_frame.update(first_frame_fidelity_task(fplan.requests, fplan.keys, done,
+                                                         factory.backend.image_role))
+            renders.update(done)
+        with watch("stabilize"):
+            steady = stabilize_renders(factory, fplan, done)
+        with watch("master"):
+            made = masters[fmt] = master_task(fplan, steady, store=factory.cache_store,
+                                              **_master_options(factory, fplan))
+            stabilize_artifact(plan.run_id, made.reports,
+                               {fplan.keys[s.id]: s.id for s in reversed(fplan.campaign.shots)})
+        with watch("screen-frames"):
+            frames = screened.get(made.key) if screened is not None else None
+            if frames is None:
+                frames = screen_frames_task(made.path, factory.detector, factory.policy)
+            if screened is not None:
+                screened[made.key] = frames
+            screen(factory, plan.run_id, frames, stage="frames", subject_id=made.key,
+                   shown=lambda m=made, f=frames: review_frames_markdown(m.path, f))
+    master = next(iter(masters.values()))
+    set_master_task(db, plan.run_id, master.key)
+    with watch("reframe"):  # 1:1 and 4:5: crops of a rendered master that follow the subject
+        for layout in delivery_layouts(campaign.spec):
+            if layout.format and layout.format not in masters:
+                masters[layout.format] = reframe_master_task(
+                    masters[output.crop_source()], layout.format, layout.size,
+                    store=factory.cache_store, work_dir=factory.work_dir)
     with watch("localize"):
-        clips = localize_clips(factory, plan.run_id, plan.campaign, master, plan.locales)
+        clips = localize_clips(factory, plan.run_id, plan.campaign, masters, plan.locales)
     with watch("publish"):
         approve_clips(factory, plan.run_id, [c.content_id for c in clips], master_key=master.key)
         target = publish_clips(factory, campaign, clips)
@@ -100,7 +133,8 @@ def produce(factory: Factory, campaign: Campaign, run_id: str | None,
         "stages": watch.seconds, "renders": len(renders), "render_hits": hits,
         "render_work": render_totals(renders.values()),
         "stabilize": master.reports, "colour": master.colour, "master_reused": master.reused,
-        "first_frame": first_frame})
+        "first_frame": first_frame,
+        **({"masters": {fmt: m.key for fmt, m in masters.items()}} if output.formats else {})})
     get_run_logger().info("run %s completed: %d clips published, %d/%d renders from cache",
                           plan.run_id, len(manifest["clips"]), hits, len(renders))
     return {**manifest, "stages": watch.seconds, "render_hits": hits, "renders": len(renders),

@@ -57,16 +57,29 @@ def _quiet_prefect() -> None:
 SPEC_FILE = input_file("a campaign spec file (YAML or JSON)")
 
 
+def _check_layout(campaign) -> None:
+    """The overlays of every locale and format fit their safe zones (SpecError otherwise): the
+    same layout the localize stage makes, so a run of a valid spec never fails on it."""
+    from flows.settings import get_settings
+    from media.fonts import default_fonts_dir
+    from tasks.layout import check_layout
+
+    check_layout(campaign, fonts_dir=get_settings().fonts_dir or default_fonts_dir(),
+                 logo=campaign.spec.brand.logo)
+
+
 @app.command()
 def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).",
                                                   callback=SPEC_FILE)]) -> None:
-    """Check a campaign spec and its script; print its shots, or every problem, one a line.
+    """Check a campaign spec and its script, and that every locale's AI label, captions and
+    end card fit every format's safe zone; print its shots, or every problem, one a line.
     Exits 1 on any problem."""
     from common.errors import SpecError
     from tasks.script import load_campaign
 
     try:
         campaign = load_campaign(spec)
+        _check_layout(campaign)
     except SpecError as exc:
         problems = getattr(exc, "problems", [exc])
         for problem in problems:
@@ -74,8 +87,10 @@ def validate(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or J
         if len(problems) > 1:
             typer.echo(f"{len(problems)} problems in {spec}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
+    formats = campaign.spec.output.formats
     table = Table(title=f"{campaign.id}: {len(campaign.shots)} shots, locales "
-                        f"{', '.join(campaign.spec.locales)}")
+                        f"{', '.join(campaign.spec.locales)}"
+                        + (f", formats {', '.join(formats)}" if formats else ""))
     for col in ("shot", "seconds", "frames", "seed", "template", "prompt"):
         table.add_column(col)
     for s in campaign.shots:
@@ -118,7 +133,9 @@ def run(spec: Annotated[Path, typer.Argument(help="Campaign spec (YAML or JSON).
     from tasks.script import load_campaign
     from tasks.variants import pick_variants
 
-    pick_variants(load_campaign(spec), variant)  # fail fast, before Prefect starts
+    loaded = load_campaign(spec)
+    _check_layout(loaded)  # fail fast, before Prefect starts, on an invalid spec
+    pick_variants(loaded, variant)
     run_id = _known_run(run_id, must_exist=False) if run_id else None
     _quiet_prefect()
     from flows.campaign import campaign

@@ -14,8 +14,10 @@ from flows.runtime import Factory, get_factory
 from flows.stopwatch import Stopwatch
 from storage.objects import ObjectStore
 from tasks.audio.narrate import silenced, soundtrack_task, time_shots_task, voice_over_task
+from tasks.endcard import end_card_text
+from tasks.layout import delivery_layouts
 from tasks.localize import Branding, ClipFiles, localize_clip_task
-from tasks.master import Master, stored_master_task
+from tasks.master import Master, stored_master_task, stored_masters_task
 from tasks.plan import RunPlan, campaign_of_run_task, plan_run_task
 from tasks.publish import publish_run_task, write_manifest_task
 from tasks.report import clip_artifacts, review_text_markdown, run_artifacts
@@ -51,11 +53,13 @@ def narrate(factory: Factory, plan: RunPlan, flow_run_id: str | None) -> RunPlan
     return plan_run_task(factory.db, timed, factory.backend, plan.run_id, flow_run_id)
 
 
-def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Master,
-                   locales: list[str]) -> list[ClipFiles]:
-    """Fan out: one soundtrack and one clip per locale from the master, each recorded before
-    any is published."""
+def localize_clips(factory: Factory, run_id: str, campaign: Campaign,
+                   masters: dict[str | None, Master], locales: list[str]) -> list[ClipFiles]:
+    """Fan out: one soundtrack per locale, and one clip per locale and delivery format from
+    that format's master (``None``: a spec without formats), each recorded before any is
+    published."""
     branding = branding_for(factory, campaign)
+    master = next(iter(masters.values()))  # every format's master has the same timings
     work = factory.work_dir / "runs" / run_id
     created = run_created_at_task(factory.db, run_id)
     sounds = {locale: soundtrack_task.submit(master.timings, campaign, locale,
@@ -63,13 +67,16 @@ def localize_clips(factory: Factory, run_id: str, campaign: Campaign, master: Ma
                                              voice_dir=factory.work_dir / "voice",
                                              work_dir=work / locale / "sound")
               for locale in locales}
-    futures = [localize_clip_task.submit(master.path, campaign.shots, master.timings,
-                                         locale=locale, run_id=run_id, branding=branding,
-                                         work_dir=work / locale, created_at=created,
-                                         signatures=factory.cache_store, sound=sounds[locale],
+    futures = [localize_clip_task.submit(masters[layout.format].path, campaign.shots,
+                                         master.timings, locale=locale, run_id=run_id,
+                                         branding=branding,
+                                         work_dir=work / (layout.slug or "") / locale,
+                                         created_at=created, signatures=factory.cache_store,
+                                         sound=sounds[locale], layout=layout,
+                                         end_card=end_card_text(campaign.spec, locale),
                                          variant=campaign.variant,
                                          cta=campaign.spec.cta.get(locale))
-               for locale in locales]
+               for layout in delivery_layouts(campaign.spec) for locale in locales]
     for sound in sounds.values():  # a failed soundtrack raises its own error, e.g. a locale
         sound.result()             # too long for its shot, not its clip's "upstream failed"
     clips = [future.result() for future in futures]
@@ -97,7 +104,12 @@ def localize(run_id: str, locales: list[str], spec_path: str | None = None,
     factory, watch = get_factory(), Stopwatch()
     campaign = campaign_of_run_task(factory.db, run_id, spec_path, locales)
     campaign = silenced(campaign) if silent else campaign
-    master = stored_master_task(factory.db, factory.cache_store, run_id, factory.work_dir)
+    if campaign.spec.output.formats:
+        masters = stored_masters_task(factory.db, factory.cache_store, run_id, factory.work_dir)
+    else:
+        masters = {None: stored_master_task(factory.db, factory.cache_store, run_id,
+                                            factory.work_dir)}
+    master = next(iter(masters.values()))
     reopen_task(factory.db, run_id, kind="localize", backend=factory.backend.name,
                 locales=locales)
     with watch("screen-text"):  # the new locales' captions are new text
@@ -105,7 +117,7 @@ def localize(run_id: str, locales: list[str], spec_path: str | None = None,
         screen(factory, run_id, text, stage="text",
                shown=lambda: review_text_markdown(campaign, text))
     with watch("localize"):
-        clips = localize_clips(factory, run_id, campaign, master, locales)
+        clips = localize_clips(factory, run_id, campaign, masters, locales)
     with watch("publish"):
         approve_clips(factory, run_id, [c.content_id for c in clips], master_key=master.key)
         target = publish_clips(factory, campaign, clips)

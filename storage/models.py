@@ -128,14 +128,17 @@ class Render(Base):
 
 
 class Clip(Base):
-    """One deliverable: the run's shot sequence in one locale."""
+    """One deliverable: the run's shot sequence in one locale and one format."""
 
     __tablename__ = "clips"
-    __table_args__ = (UniqueConstraint("run_id", "locale"),)
+    __table_args__ = (UniqueConstraint("run_id", "locale", "format",
+                                       name="uq_clips_run_locale_format"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
     locale: Mapped[str] = mapped_column(String(35))
+    # "9:16" ...; "" for a spec without output.formats (one clip per locale, as before)
+    format: Mapped[str] = mapped_column(String(8), default="", server_default="")
     content_id: Mapped[str] = mapped_column(String(64), unique=True)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     # pending -> encoded -> published | rejected

@@ -65,10 +65,13 @@ class Published:
 
 
 def clip_key(campaign_id: str, run_id: str, locale: str, kind: str, sha256: str,
-             suffix: str) -> str:
-    """``CAMPAIGN/RUN/LOCALE/KIND-<sha256[:16]>.EXT``: same bytes, same key."""
+             suffix: str, format: str = "") -> str:
+    """``CAMPAIGN/RUN/[FORMAT/]LOCALE/KIND-<sha256[:16]>.EXT``: same bytes, same key. The
+    format folder is ``9x16`` for 9:16; a clip without a format keeps the old key."""
     safe_locale = re.sub(r"[^A-Za-z0-9._-]+", "-", locale)
-    return f"{run_prefix(campaign_id, run_id)}{safe_locale}/{kind}-{sha256[:16]}{suffix}"
+    folder = f"{format.replace(':', 'x')}/" if format else ""
+    return (f"{run_prefix(campaign_id, run_id)}{folder}{safe_locale}/"
+            f"{kind}-{sha256[:16]}{suffix}")
 
 
 def manifest_key(campaign_id: str, run_id: str) -> str:
@@ -93,13 +96,13 @@ def publish_clips(db: Database, store: ObjectStore, clips: Mapping[str, Mapping[
     Refuses (``PublishRefused``) before writing anything when any clip is not moderated as
     publishable; records every object in the run records.
     """
-    where: dict[str, tuple[str, str, str]] = {}
+    where: dict[str, tuple[str, str, str, str]] = {}
     with db.session() as s:
         for content_id in clips:
             assert_publishable(s, content_id)
             clip = get_clip(s, content_id)
-            where[content_id] = (clip.run.campaign_id, clip.run_id, clip.locale)
-    prefixes = sorted({run_prefix(c, r) for c, r, _ in where.values()})
+            where[content_id] = (clip.run.campaign_id, clip.run_id, clip.locale, clip.format)
+    prefixes = sorted({run_prefix(c, r) for c, r, _, _ in where.values()})
     for prefix in prefixes:
         store.clean_up(prefix, older_than_s=stale_after_s)
     results: dict[str, list[Published]] = {}
@@ -107,15 +110,16 @@ def publish_clips(db: Database, store: ObjectStore, clips: Mapping[str, Mapping[
     written: list[str] = []  # uploaded by this publish: undone if it fails
     try:
         for content_id, files in clips.items():
-            campaign_id, run_id, locale = where[content_id]
+            campaign_id, run_id, locale, format = where[content_id]
             metadata = {"content-id": content_id, "campaign": campaign_id, "run": run_id,
-                        "locale": locale, **(extra_metadata or {})}
+                        "locale": locale, **({"format": format} if format else {}),
+                        **(extra_metadata or {})}
             results[content_id] = []
             for kind, path in files.items():
                 path = Path(path)
                 digest = sha256_file(path)
                 key = clip_key(campaign_id, run_id, locale, kind, digest,
-                               "".join(path.suffixes[-1:]))
+                               "".join(path.suffixes[-1:]), format)
                 attempted.append(key)
                 put = store.put_file(key, path, content_type=guess_content_type(path),
                                      cache_control=CACHE_CONTROL, metadata=metadata)

@@ -238,10 +238,13 @@ def mark_shots(s: Session, run_id: str, render_key: str, state: str) -> None:
     s.flush()
 
 
-def upsert_clip(s: Session, *, run_id: str, locale: str, content_id: str, **fields: Any) -> Clip:
-    clip = s.scalar(select(Clip).where(Clip.run_id == run_id, Clip.locale == locale))
+def upsert_clip(s: Session, *, run_id: str, locale: str, content_id: str, format: str = "",
+                **fields: Any) -> Clip:
+    clip = s.scalar(select(Clip).where(Clip.run_id == run_id, Clip.locale == locale,
+                                       Clip.format == format))
     if clip is None:
-        clip = Clip(run_id=run_id, locale=locale, content_id=content_id, details={})
+        clip = Clip(run_id=run_id, locale=locale, format=format, content_id=content_id,
+                    details={})
         s.add(clip)
     for name, value in fields.items():
         setattr(clip, name, value)
@@ -267,7 +270,8 @@ def find_clip_by_content_id(s: Session, content_id: str) -> dict | None:
 def clip_summary(clip: Clip) -> dict:
     return {
         "content_id": clip.content_id, "run_id": clip.run_id, "locale": clip.locale,
-        "campaign_id": clip.run.campaign_id, "state": clip.state, "sha256": clip.sha256,
+        "format": clip.format or None, "campaign_id": clip.run.campaign_id, "state": clip.state,
+        "sha256": clip.sha256,
         "duration": clip.duration, "frames": clip.frames,
         "publications": [{"target": p.target, "key": p.object_key, "kind": p.kind,
                           "sha256": p.sha256} for p in clip.publications],

@@ -26,6 +26,8 @@ from media.video import probe
 from storage.objects import ObjectStore
 from tasks.assemble import ShotTiming
 from tasks.audio.narrate import Soundtrack
+from tasks.endcard import EndCardText
+from tasks.layout import FrameLayout, frame_layout
 from tasks.script import Shot
 
 
@@ -54,6 +56,7 @@ class ClipFiles:
     payload_hex: str = ""
     signed: bool = False
     audio: dict = field(default_factory=dict)  # voice, music, loudness (empty: silent clip)
+    format: str | None = None  # "9:16" ...; None: a spec without output.formats
     variant: str = ""  # the campaign variant it is (tasks/variants.py); "" for a plain run
 
     def publishable(self) -> dict[str, Path]:
@@ -62,24 +65,32 @@ class ClipFiles:
                                         if k in ("srt", "vtt")}}
 
 
-def content_id_for(run_id: str, locale: str) -> str:
-    """A clip's content id: stable for a run and locale, so a rerun labels it the same."""
-    return hashlib.sha256(f"content-factory:{run_id}:{locale}".encode()).hexdigest()
+def content_id_for(run_id: str, locale: str, format: str | None = None) -> str:
+    """A clip's content id: stable for a run, locale and format, so a rerun labels it the
+    same (a spec without formats keeps the id it had before formats existed)."""
+    delivery = f"{locale}:{format}" if format else locale
+    return hashlib.sha256(f"content-factory:{run_id}:{delivery}".encode()).hexdigest()
 
 
 def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *, locale: str,
                 run_id: str, branding: Branding, work_dir: Path, created_at: datetime,
                 signatures: ObjectStore | None = None, sound: Soundtrack | None = None,
+                layout: FrameLayout | None = None, end_card: EndCardText | None = None,
                 variant: str = "", cta: str | None = None) -> ClipFiles:
     """Produce the deliverable MP4 (and sidecars) for ``locale`` from the master render.
 
     ``created_at`` is the run's creation time (the metadata label's); ``signatures`` keeps each
     signed result so that signing the same input again gives the same bytes; ``sound``
     (tasks.audio) becomes the clip's one audio stream, and its sentence timings time the
-    captions of spoken shots. ``cta``, the locale's call to action, is the last caption, over
-    the clip's last seconds; ``variant`` (the campaign variant's id) goes into the metadata."""
+    captions of spoken shots. ``layout`` is the delivery format (None: the master's size, laid
+    out by the nearest format's safe zone); the label, logo, captions and ``end_card`` are
+    placed inside its safe zone. ``cta``, the locale's call to action, is the last caption,
+    over the clip's last seconds, unless the end card shows it; ``variant`` (the campaign
+    variant's id) goes into the metadata."""
     from media.fonts import default_fonts_dir
     from tasks.audio.mix import mux_soundtrack
+    from tasks.endcard import draw_end_card
+    from tasks.layout import caption_layout
     from tasks.subtitles import (
         ShotCaptions,
         SubtitleStyle,
@@ -98,33 +109,45 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
 
     work_dir.mkdir(parents=True, exist_ok=True)
     fonts_dir = branding.fonts_dir or default_fonts_dir()
-    content_id = content_id_for(run_id, locale)
     info = probe(master)
+    layout = layout or frame_layout(None, info.size)
+    content_id = content_id_for(run_id, locale, layout.format)
+    name = f"{locale}.{layout.slug}" if layout.format else locale
     by_id = {shot.id: shot for shot in shots}
     captioned = [ShotCaptions(shot_id=t.shot_id, start=t.start, end=t.end,
                               lines=by_id[t.shot_id].captions.get(locale, []),
                               spoken=sound.spans.get(t.shot_id) if sound else None)
                  for t in timings if by_id[t.shot_id].captions]
-    stem = work_dir / f"clip.{locale}"
+    stem = work_dir / f"clip.{name}"
     sidecars: dict[str, Path] = {}
-    cues = build_cues(captioned, locale=locale) if captioned else []
+    cta = None if end_card is not None and end_card.cta else cta  # the card says it
+    texts = [t for c in captioned for t in c.lines] + ([cta] if cta else [])
+    fit = caption_layout(locale, texts, layout, fonts_dir=fonts_dir) if texts else None
+    cues = build_cues(captioned, locale=locale, rules=fit.rules) if captioned else []
     if cta:
         cues = with_call_to_action(cues, cta, end=timings[-1].end if timings else info.duration,
-                                   locale=locale)
+                                   locale=locale, rules=fit.rules)
     if cues:
-        style = SubtitleStyle.from_brand(primary=branding.primary, text=branding.text,
-                                         frame_height=info.height, frame_width=info.width)
+        style = SubtitleStyle.in_safe_zone(primary=branding.primary, text=branding.text,
+                                           frame_size=info.size, safe_box=layout.safe_box,
+                                           font_px=fit.font_px)
         sidecars = write_sidecars(cues, locale=locale, out_stem=stem, style=style,
                                   frame_size=info.size)
     payload = payload_from_content_id(content_id)
-    marked = work_dir / f"marked.{locale}.mp4"
+    marked = work_dir / f"marked.{name}.mp4"
+    card = None
+    if end_card is not None:
+        card = draw_end_card(info.size, layout.safe_box, end_card, locale=locale,
+                             colors=(branding.primary, branding.secondary, branding.text),
+                             logo=branding.logo, fonts_dir=fonts_dir)
     # Captions are burned in while the marks pass decodes the master: one encode for both.
     apply_marks(master, marked, payload=payload, logo=branding.logo, label_locale=locale,
-                fonts_dir=fonts_dir, subtitles=sidecars.get("ass"))
+                fonts_dir=fonts_dir, subtitles=sidecars.get("ass"), safe_box=layout.safe_box,
+                tail=card, tail_seconds=end_card.seconds if end_card else 0.0)
     if sound is not None:  # the voice-over and music, muxed under the finished picture
         mux_soundtrack(marked, sound.path, marked, locale=locale)
-    labelled = work_dir / f"labelled.{locale}.mp4"
-    with_tracks = work_dir / f"tracks.{locale}.mp4"
+    labelled = work_dir / f"labelled.{name}.mp4"
+    with_tracks = work_dir / f"tracks.{name}.mp4"
     if "srt" in sidecars:
         mux_soft_subtitles(marked, with_tracks, {locale: sidecars["srt"]})
     else:
@@ -133,7 +156,7 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         content_id=content_id, producer=branding.producer, model=branding.model,
         created_at=created_at, voice=sound.voice if sound else "",
         voice_synthetic=bool(sound and sound.synthetic), variant=variant))
-    final = work_dir / f"{run_id}.{locale}.mp4"
+    final = work_dir / f"{run_id}.{name}.mp4"
     signed = False
     if branding.c2pa_cert and branding.c2pa_key:
         # Provenance is signed last: any rewrite after this would break the signature.
@@ -147,15 +170,18 @@ def localize_clip(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
         tmp.unlink(missing_ok=True)
     return ClipFiles(locale=locale, content_id=content_id, video=final, sidecars=sidecars,
                      payload_hex=payload.hex(), signed=signed,
-                     audio=sound.details() if sound else {}, variant=variant)
+                     audio=sound.details() if sound else {}, format=layout.format,
+                     variant=variant)
 
 
 @task(name="localize-clip", cache_policy=NO_CACHE)
 def localize_clip_task(master: Path, shots: list[Shot], timings: list[ShotTiming], *,
                        locale: str, run_id: str, branding: Branding, work_dir: Path,
                        created_at: datetime, signatures: ObjectStore | None = None,
-                       sound: Soundtrack | None = None, variant: str = "",
+                       sound: Soundtrack | None = None, layout: FrameLayout | None = None,
+                       end_card: EndCardText | None = None, variant: str = "",
                        cta: str | None = None) -> ClipFiles:
     return localize_clip(master, shots, timings, locale=locale, run_id=run_id,
                          branding=branding, work_dir=work_dir, created_at=created_at,
-                         signatures=signatures, sound=sound, variant=variant, cta=cta)
+                         signatures=signatures, sound=sound, layout=layout, end_card=end_card,
+                         variant=variant, cta=cta)

@@ -200,6 +200,56 @@ def stored_master(db: Database, store: ObjectStore, run_id: str, work_dir: Path)
     return master
 
 
+REFRAME_VERSION = "reframe-1"
+
+
+def reframe_master(source: Master, format: str, size: tuple[int, int], *, store: ObjectStore,
+                   work_dir: Path) -> Master:
+    """The master of a cropped format (1:1, 4:5): ``source`` (a rendered format's master)
+    cropped to ``size`` around its subject (tasks/reframe.py), stored like any master."""
+    from tasks.reframe import reframe
+
+    key = hashlib.sha256(json.dumps([REFRAME_VERSION, source.key, format, list(size)])
+                         .encode()).hexdigest()
+    stored = fetch_master(store, key, work_dir)
+    if stored is not None:
+        return stored
+    path = work_dir / "masters" / f"{key}.mkv"
+    report = reframe(source.path, path, size)
+    store.put_file(f"masters/{key}.mkv", path)
+    meta = {"timings": [t.to_dict() for t in source.timings], "reports": {"reframe": report},
+            "colour": source.colour, "size": path.stat().st_size, "source": source.key}
+    store.put_bytes(f"masters/{key}.json", json.dumps(meta).encode())
+    return Master(key=key, path=path, timings=source.timings, reports={"reframe": report},
+                  colour=source.colour)
+
+
+@task(name="reframe-master", cache_policy=NO_CACHE)
+def reframe_master_task(source: Master, format: str, size: tuple[int, int], *,
+                        store: ObjectStore, work_dir: Path) -> Master:
+    return reframe_master(source, format, size, store=store, work_dir=work_dir)
+
+
+def stored_masters(db: Database, store: ObjectStore, run_id: str, work_dir: Path
+                   ) -> dict[str, Master]:
+    """A multi-format run's stored masters by format (``runs.metrics['masters']``)."""
+    with db.session() as s:
+        keys = dict((get_run(s, run_id).metrics or {}).get("masters") or {})
+    masters = {fmt: fetch_master(store, key, work_dir) for fmt, key in keys.items()}
+    missing = [fmt for fmt, m in masters.items() if m is None]
+    if not keys or missing:
+        raise StorageError(f"run {run_id} has no stored master for "
+                           f"{', '.join(missing) or 'its formats'}: rerun it with "
+                           f"`content-factory run SPEC --run-id {run_id}` first")
+    return masters
+
+
+@task(name="stored-masters", cache_policy=NO_CACHE)
+def stored_masters_task(db: Database, store: ObjectStore, run_id: str, work_dir: Path
+                        ) -> dict[str, Master]:
+    return stored_masters(db, store, run_id, work_dir)
+
+
 @task(name="master-stored", cache_policy=NO_CACHE)
 def master_stored_task(store: ObjectStore, plan: RunPlan, *, work_dir: Path,
                        delivery_fps: int | None, stabilize: bool) -> bool:

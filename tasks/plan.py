@@ -18,6 +18,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from common.errors import SpecError
+from media.formats import native_size
 from storage.db import Database
 from storage.models import Campaign as CampaignRecord
 from storage.models import Run
@@ -35,6 +36,7 @@ class RunPlan:
     requests: dict[str, RenderRequest]  # shot id -> request
     keys: dict[str, str]                # shot id -> render key
     backend: str
+    format: str | None = None           # the rendered format (None: the spec's own size)
 
     @property
     def locales(self) -> list[str]:
@@ -52,19 +54,35 @@ def new_run_id(campaign_id: str, now: datetime | None = None) -> str:
     return f"{campaign_id}-{now:%Y%m%d-%H%M%S}"
 
 
-def request_for(shot: Shot, spec: CampaignSpec) -> RenderRequest:
+def request_for(shot: Shot, spec: CampaignSpec, size: tuple[int, int] | None = None
+                ) -> RenderRequest:
+    width, height = size or (spec.output.width, spec.output.height)
     return RenderRequest(
         prompt=shot.prompt, negative_prompt=shot.negative_prompt, seed=shot.seed,
-        width=spec.output.width, height=spec.output.height, frames=shot.frames,
+        width=width, height=height, frames=shot.frames,
         fps=spec.output.fps, sampling=spec.model.sampling_overrides(),
         loras=spec.model.lora_settings(),
-        # A template shot looks the same in every campaign: its board shows the template's name,
-        # never a campaign's own title, so its render key is shared.
-        title=f"Template: {shot.template}" if shot.template else shot.title,
+        # A template shot looks the same in every campaign: its board shows the template's name
+        # (as words), never a campaign's own title, so its render key is shared.
+        title=shot.template.replace("-", " ").replace("_", " ").capitalize()
+        if shot.template else shot.title,
         camera=shot.camera, image=shot.image,
         brand_colors=(spec.brand.colors.primary, spec.brand.colors.secondary),
         motion=spec.model.motion(),
     )
+
+
+def plan_for_format(plan: RunPlan, backend: RenderBackend, format: str | None,
+                    size: tuple[int, int] | None = None) -> RunPlan:
+    """The run's plan for one rendered format: every shot at that format's native size (or
+    ``size``), with its own render keys; the run records keep the first format's."""
+    if format is None or format == plan.format:
+        return plan
+    spec = plan.campaign.spec
+    size = size or native_size(format, (spec.output.width, spec.output.height))
+    requests = {s.id: request_for(s, spec, size) for s in plan.campaign.shots}
+    keys = {sid: render_key(backend, r) for sid, r in requests.items()}
+    return dataclasses.replace(plan, requests=requests, keys=keys, format=format)
 
 
 def check_images(campaign: Campaign, backend: RenderBackend) -> None:
@@ -93,7 +111,10 @@ def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
     # A flow run suspended for review runs its flow again from the start once resumed: it
     # carries on under the run id it began with.
     run_id = run_id or run_of_flow_run(db, flow_run_id) or new_run_id(campaign.id)
-    requests = {s.id: request_for(s, campaign.spec) for s in campaign.shots}
+    output = campaign.spec.output
+    first = output.rendered_formats()[0]
+    size = native_size(first, (output.width, output.height)) if first else None
+    requests = {s.id: request_for(s, campaign.spec, size) for s in campaign.shots}
     keys = {sid: render_key(backend, r) for sid, r in requests.items()}
     stored = {"spec": campaign.spec.model_dump(mode="json"), "script": campaign.script,
               "source": campaign.source, "variant": campaign.variant}
@@ -108,7 +129,7 @@ def plan_run(db: Database, campaign: Campaign, backend: RenderBackend, *,
                         prompt=shot.prompt, negative_prompt=shot.negative_prompt, seed=shot.seed,
                         frames=shot.frames, duration=shot.duration, render_key=keys[shot.id])
     return RunPlan(run_id=run_id, campaign=campaign, requests=requests, keys=keys,
-                   backend=backend.name)
+                   backend=backend.name, format=first)
 
 
 def run_of_flow_run(db: Database, flow_run_id: str | None) -> str | None:

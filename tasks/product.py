@@ -25,6 +25,7 @@ from pydantic import (
 from common.errors import SpecError
 from common.inputs import path_problem
 from media.locales import language
+from tasks.endcard import cta_for, format_price
 from tasks.script import Campaign, load_campaign
 from tasks.spec import check_locales, load_structured, validation_error
 
@@ -44,6 +45,7 @@ class Product(BaseModel):
     locales: list[str] = Field(min_length=1)
     description: str | dict[str, str] | None = None
     brand: dict[str, Any] | None = None
+    cta: dict[str, str] | None = None  # locale -> call to action on the end card
 
     _locales = field_validator("locales")(check_locales)
 
@@ -107,16 +109,6 @@ def load_product_file(path: str | Path) -> Product:
     return load_product(data, str(path), lines)
 
 
-def format_price(price: float, currency: str, locale: str) -> str:
-    symbols = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "¥", "SAR": "ر.س",
-               "AED": "د.إ"}
-    amount = f"{price:,.0f}" if currency in ("JPY",) else f"{price:,.2f}"
-    symbol = symbols.get(currency, currency + " ")
-    if language(locale) in ("ar", "fr", "de", "es"):
-        return f"{amount} {symbol}"
-    return f"{symbol}{amount}"
-
-
 def product_campaign_yaml(product: Product, *, template: Path | None = None,
                           image_dir: Path | None = None) -> str:
     """Render the product template (Jinja2) into a campaign spec with an inline script."""
@@ -140,6 +132,7 @@ def product_campaign_yaml(product: Product, *, template: Path | None = None,
                           for loc in product.locales},
             prices={loc: format_price(product.price, product.currency, loc)
                     for loc in product.locales},
+            ctas={loc: _one_line(cta_for(product.cta or {}, loc)) for loc in product.locales},
         )
     except jinja2.TemplateError as exc:
         raise SpecError(f"product template failed: {exc}", file=str(template),

@@ -37,13 +37,14 @@ def manifest_for(db: Database, run_id: str, target_url: str, extra: dict | None 
     with db.session() as s:
         run = get_run(s, run_id)
         clips, times = [], []
-        for clip in sorted(run.clips, key=lambda c: c.locale):
+        for clip in sorted(run.clips, key=lambda c: (c.format, c.locale)):
             files = {p.kind: p for p in clip.publications if p.target == target_url and p.current}
             video = files.get("video")
             if video is None:
                 continue
             clips.append({
-                "locale": clip.locale, "content_id": clip.content_id, "key": video.object_key,
+                "locale": clip.locale, **({"format": clip.format} if clip.format else {}),
+                "content_id": clip.content_id, "key": video.object_key,
                 "url": video.url, "sha256": video.sha256, "size": video.size_bytes,
                 "duration": round(clip.duration, 3), "frames": clip.frames,
                 "width": clip.width, "height": clip.height, "fps": clip.fps,
@@ -57,7 +58,10 @@ def manifest_for(db: Database, run_id: str, target_url: str, extra: dict | None 
         # The time of the latest clip it lists, not the clock: a rerun writes the same manifest.
         written = max(times).isoformat(timespec="seconds") if times else None
         return {"run_id": run.id, "campaign_id": run.campaign_id, "kind": run.kind,
-                "backend": run.backend, "locales": [c["locale"] for c in clips],
+                "backend": run.backend,
+                "locales": list(dict.fromkeys(c["locale"] for c in clips)),
+                **({"formats": list(dict.fromkeys(c["format"] for c in clips if "format" in c))}
+                   if any("format" in c for c in clips) else {}),
                 "written_at": written, "clips": clips, **(extra or {})}
 
 

@@ -31,6 +31,7 @@ def record_clip(db: Database, run_id: str, clip: ClipFiles) -> None:
     info = probe(clip.video)
     with db.session() as s:
         upsert_clip(s, run_id=run_id, locale=clip.locale, content_id=clip.content_id,
+                    format=clip.format or "",
                     state="encoded", sha256=sha256_file(clip.video),
                     size_bytes=clip.video.stat().st_size, duration=info.duration,
                     frames=info.frames, width=info.width, height=info.height,

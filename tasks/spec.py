@@ -40,6 +40,7 @@ from common.inputs import (
     value_problem,
 )
 from media.colors import parse_hex_color
+from media.formats import FORMATS, get_format
 from media.locales import is_locale
 from model.config import (
     EXPERT_NAMES,
@@ -117,6 +118,58 @@ class OutputSpec(_Strict):
     delivery_fps: int | None = Field(24, ge=8, le=60, description="Frame rate of published clips.")
     shot_duration: float = Field(3.0, gt=0.5, le=30, description="Seconds, when a shot has no "
                                  "duration and no captions to time it from.")
+    formats: list[str] | None = Field(None, min_length=1, description="Deliveries: 16:9, 9:16 "
+                                      "(rendered), 1:1, 4:5 (cropped); none: one clip at "
+                                      "width x height.")
+    crop_from: str | None = Field(None, description="The rendered format 1:1 and 4:5 are "
+                                  "cropped from: 9:16 or 16:9 (default: 9:16 when listed, else "
+                                  "16:9).")
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        for name in v:
+            if str(name) not in FORMATS:
+                raise ValueError(f"{echo(str(name))}: choose formats from "
+                                 f"{', '.join(FORMATS)} (quote them in YAML: \"16:9\")")
+        if len(set(v)) != len(v):
+            raise ValueError("a format is listed twice")
+        return [str(name) for name in v]
+
+    @field_validator("crop_from")
+    @classmethod
+    def _crop_from(cls, v: str | None) -> str | None:
+        if v is not None and (v not in FORMATS or not FORMATS[v].native):
+            raise ValueError(f"{echo(v)}: crop from a rendered format, 9:16 or 16:9")
+        return v
+
+    def delivery_formats(self) -> list[str | None]:
+        """The formats delivered: the listed ones, or ``[None]`` (one clip at the spec's size,
+        keys and paths as before formats existed)."""
+        return list(self.formats) if self.formats else [None]
+
+    def crop_source(self) -> str:
+        """The rendered format that 1:1 and 4:5 are cropped from."""
+        if self.crop_from:
+            return self.crop_from
+        listed = self.formats or []
+        if "9:16" in listed:
+            return "9:16"
+        if "16:9" in listed:
+            return "16:9"
+        return "9:16" if self.height > self.width else "16:9"
+
+    def rendered_formats(self) -> list[str | None]:
+        """The formats the model renders: the listed native ones plus the crop source when a
+        cropped format needs it (``[None]`` without ``formats``)."""
+        if not self.formats:
+            return [None]
+        native = [f for f in self.formats if get_format(f).native]
+        if any(not get_format(f).native for f in self.formats) and self.crop_source() not in native:
+            native.append(self.crop_source())
+        return native
 
     @model_validator(mode="after")
     def _size(self) -> OutputSpec:
@@ -246,6 +299,30 @@ class TemplateShot(_Strict):
     duration: float | None = Field(None, gt=0.5, le=30)
     seed: int | None = Field(None, ge=0, lt=2**31)
     pin: bool = True  # never evicted from the template cache
+
+
+class PriceSpec(_Strict):
+    amount: float = Field(ge=0, lt=1e12)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY, USD")
+
+
+class EndCardSpec(_Strict):
+    """The closing card: logo, title, price (in each locale's currency format) and the call to
+    action (``cta``), held for ``seconds`` after the last shot."""
+
+    seconds: float = Field(2.5, ge=1, le=10)
+    title: str | dict[str, str] | None = None  # one text, or one per locale
+    price: PriceSpec | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        texts = [v] if isinstance(v, str) else list((v or {}).values())
+        if any(not t.strip() or len(t) > 120 for t in texts):
+            raise ValueError("a title has 1-120 characters")
+        if isinstance(v, dict):
+            check_locales(list(v))
+        return v
 
 
 VARIANT_AXES = ("seed", "visual", "captions", "cta", "music", "look", "pacing")
@@ -411,9 +488,11 @@ class CampaignSpec(_Strict):
     templates: dict[str, TemplateShot] = Field(default_factory=dict)
     colour: ColourSpec = ColourSpec()
     audio: AudioField = AudioSpec()  # voices, music, loudness (tasks/audio/spec.py); none: silent
+    end_card: EndCardSpec | None = None  # logo, title, price, cta after the last shot
     script: str | None = None       # the script inline
     script_file: Path | None = None  # or in a file, relative to the spec
-    # A call to action per locale, shown over the clip's last seconds (a final caption line).
+    # A call to action per locale: on the end card when there is one, else shown over the
+    # clip's last seconds (a final caption line).
     cta: dict[str, str] = Field(default_factory=dict)
     # Which of the script's ``@label`` alternatives are the defaults (``{visual: b}``); a shot
     # without that alternative keeps its plain line.
@@ -493,6 +572,16 @@ class _SpecLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
         first: [(tag, regexp) for tag, regexp in resolvers
                 if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+# YAML 1.1 reads ``16:9`` as a base-60 number (969): a spec has no such numbers, and a format
+# written without quotes must stay the text it looks like.
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+for _first, _resolvers in list(_SpecLoader.yaml_implicit_resolvers.items()):
+    _SpecLoader.yaml_implicit_resolvers[_first] = [
+        (tag, re.compile(rf"(?!{_SEXAGESIMAL.pattern}){regexp.pattern}", regexp.flags))
+        if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") else (tag, regexp)
+        for tag, regexp in _resolvers]
 
 
 def _yaml_error(exc: yaml.YAMLError, file: str) -> SpecError:

@@ -104,6 +104,8 @@ def ass_file(cues: Sequence[Cue], *, locale: str, style: SubtitleStyle,
         "Language": locale,               # libass passes it to HarfBuzz (locale-specific forms)
     })
     margin_h = round(width * style.margin_h_ratio)
+    margin_l = margin_h if style.margin_l_px is None else round(style.margin_l_px * scale)
+    margin_r = margin_h if style.margin_r_px is None else round(style.margin_r_px * scale)
     subs.styles = {STYLE_NAME: pysubs2.SSAStyle(
         fontname=style.font_for(locale), fontsize=round(style.font_px * scale),
         primarycolor=_ass_color(style.text_color), secondarycolor=_ass_color(style.text_color),
@@ -111,7 +113,7 @@ def ass_file(cues: Sequence[Cue], *, locale: str, style: SubtitleStyle,
         backcolor=_ass_color(style.shadow_color, style.shadow_alpha),
         bold=style.bold, outline=round(style.outline_px * scale, 1),
         shadow=round(style.shadow_px * scale, 1), borderstyle=1,
-        alignment=pysubs2.Alignment.BOTTOM_CENTER, marginl=margin_h, marginr=margin_h,
+        alignment=pysubs2.Alignment.BOTTOM_CENTER, marginl=margin_l, marginr=margin_r,
         marginv=round(style.margin_v_px * scale),
         # -1: libass picks each line's base direction from its text (with the RLM: right to left);
         # any other value forces left to right, which misplaces punctuation in Arabic and Hebrew.

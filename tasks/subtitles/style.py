@@ -39,6 +39,8 @@ class SubtitleStyle:
     margin_h_ratio: float = SAFE_MARGIN_H
     bold: bool = True
     font: str | None = None
+    margin_l_px: int | None = None   # set: the safe zone's left edge (else margin_h_ratio)
+    margin_r_px: int | None = None
 
     @classmethod
     def from_brand(cls, *, primary: str, text: str, frame_height: int,
@@ -63,6 +65,23 @@ class SubtitleStyle:
                    shadow_px=max(1.0, round(font_px * SHADOW_RATIO, 1)),
                    text_color=text_rgb, outline_color=outline,
                    margin_v_px=round(frame_height * SAFE_MARGIN_V), font=font)
+
+    @classmethod
+    def in_safe_zone(cls, *, primary: str, text: str, frame_size: tuple[int, int],
+                     safe_box: tuple[int, int, int, int], font_px: int,
+                     font: str | None = None) -> SubtitleStyle:
+        """Brand style (as :meth:`from_brand`) at ``font_px``, its lines kept inside
+        ``safe_box`` (x0, y0, x1, y1): the bottom line sits on the safe zone's bottom edge,
+        which in a vertical format is above the platform's caption and button area."""
+        base = cls.from_brand(primary=primary, text=text, frame_height=frame_size[1],
+                              frame_width=frame_size[0], font=font)
+        width, height = frame_size
+        x0, _, x1, y1 = safe_box
+        return cls(frame_height=height, font_px=font_px,
+                   outline_px=max(1.0, round(font_px * OUTLINE_RATIO, 1)),
+                   shadow_px=max(1.0, round(font_px * SHADOW_RATIO, 1)),
+                   text_color=base.text_color, outline_color=base.outline_color,
+                   margin_v_px=height - y1, margin_l_px=x0, margin_r_px=width - x1, font=font)
 
     def font_for(self, locale: str) -> str:
         return self.font or font_for_locale(locale)

@@ -69,7 +69,9 @@ def apply_marks(src: Path, dst: Path, *, payload: bytes, logo: Path | None = Non
                 label_locale: str | None = "en", label_placement: LabelPlacement = LabelPlacement(),
                 fonts_dir: Path | None = None, watermark: WatermarkConfig = WatermarkConfig(),
                 crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET,
-                subtitles: Path | None = None) -> MarkReport:
+                subtitles: Path | None = None,
+                safe_box: tuple[int, int, int, int] | None = None,
+                tail: np.ndarray | None = None, tail_seconds: float = 0.0) -> MarkReport:
     """Write ``dst``: ``src`` with the brand logo, the AI label and the invisible mark.
 
     ``payload`` is the 6-byte watermark payload (``payload_from_content_id``). The label shows
@@ -83,8 +85,13 @@ def apply_marks(src: Path, dst: Path, *, payload: bytes, logo: Path | None = Non
     info = probe(src)
     size = (info.width, info.height)
     embedder = WatermarkEmbedder(payload, watermark)
-    logo_ov = logo_overlay(Path(logo), size, logo_placement) if logo is not None else None
-    label_ov, label_text = (label_overlay(label_locale, size, label_placement, fonts_dir=fonts_dir)
+    logo_ov = logo_overlay(Path(logo), size, logo_placement, box=safe_box) \
+        if logo is not None else None
+    same_edge = logo_ov is not None and \
+        logo_placement.corner.split("-")[0] == label_placement.corner.split("-")[0]
+    reserve = (logo_ov.covers()[2] - logo_ov.covers()[0]) * 5 // 4 if same_edge else 0
+    label_ov, label_text = (label_overlay(label_locale, size, label_placement, fonts_dir=fonts_dir,
+                                          box=safe_box, reserve=reserve)
                             if label_locale else (None, None))
     label_frames = math.ceil(label_placement.seconds * float(info.fps)) if label_ov else 0
 
@@ -113,6 +120,11 @@ def apply_marks(src: Path, dst: Path, *, payload: bytes, logo: Path | None = Non
                     psnrs.append(cv2.PSNR(frame, marked))
                 writer.write(marked)
                 frames += 1
+            if tail is not None and tail_seconds > 0:
+                card = embedder.mark(np.ascontiguousarray(tail))
+                for _ in range(round(tail_seconds * float(info.fps))):
+                    writer.write(card)
+                    frames += 1
         _mux_other_streams(video_only, src, dst)
     finally:
         video_only.unlink(missing_ok=True)

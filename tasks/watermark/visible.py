@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw, features
 
-from common.errors import ConfigError
+from common.errors import ConfigError, LayoutError
 from media.fonts import pick_font
 from media.locales import language
 
@@ -132,63 +132,125 @@ class Overlay:
         return self.x, self.y, self.x + w, self.y + h
 
 
-def _place(corner: str, margin_px: int, size: tuple[int, int],
-           frame_size: tuple[int, int]) -> tuple[int, int]:
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in frame pixels
+MIN_LABEL_SCALE = 0.6  # a long label shrinks to 60 % of its size, then wraps, before it fails
+
+
+def _place(corner: str, margin_px: int, size: tuple[int, int], frame_size: tuple[int, int],
+           box: Box | None = None) -> tuple[int, int]:
+    """Top-left corner of an overlay of ``size`` in ``corner`` of ``box`` (the safe zone), or of
+    the frame inset by ``margin_px``."""
     (w, h), (fw, fh) = size, frame_size
-    x = margin_px if corner.endswith("left") else fw - margin_px - w
-    y = margin_px if corner.startswith("top") else fh - margin_px - h
-    if x < 0 or y < 0 or x + w > fw or y + h > fh:
-        raise ConfigError(f"overlay of {w}x{h} px does not fit in the {corner} corner of a "
-                          f"{fw}x{fh} frame; make it smaller or the margin narrower")
+    x0, y0, x1, y1 = box if box is not None else (margin_px, margin_px, fw - margin_px,
+                                                  fh - margin_px)
+    x = x0 if corner.endswith("left") else x1 - w
+    y = y0 if corner.startswith("top") else y1 - h
+    if x < x0 or y < y0 or x + w > x1 or y + h > y1:
+        raise LayoutError(f"overlay of {w}x{h} px does not fit in the {corner} corner of the "
+                          f"{x1 - x0}x{y1 - y0} px safe area of a {fw}x{fh} frame")
     return x, y
 
 
+def _basis(frame_size: tuple[int, int]) -> int:
+    """Overlay sizes follow the frame's short side: a 9:16 frame gets the label and logo of the
+    16:9 frame of the same model size, not ones 1.7 times taller."""
+    return min(frame_size)
+
+
 def logo_overlay(logo: Path, frame_size: tuple[int, int],
-                 placement: LogoPlacement = LogoPlacement()) -> Overlay:
-    """The brand logo (PNG with alpha) scaled to ``placement.height`` of the frame height."""
-    fw, fh = frame_size
+                 placement: LogoPlacement = LogoPlacement(), *, box: Box | None = None
+                 ) -> Overlay:
+    """The brand logo (PNG with alpha) scaled to ``placement.height`` of the frame's short side,
+    in its corner of ``box`` (a safe zone) or of the frame inset by the margin; a logo wider
+    than the box is scaled down to fit it."""
     try:
         with Image.open(logo) as img:
             img.load()
             rgba = img.convert("RGBA")
     except OSError as exc:
         raise ConfigError(f"logo {logo}: cannot read it as an image ({exc}); give a PNG") from exc
-    height = max(2, round(placement.height * fh))
+    height = max(2, round(placement.height * _basis(frame_size)))
     width = max(2, round(rgba.width * height / rgba.height))
+    if box is not None and width > (box[2] - box[0]) // 2:
+        width = max(2, (box[2] - box[0]) // 2)  # half the safe width at most: the label's room
+        height = max(2, round(rgba.height * width / rgba.width))
     # Resize with premultiplied alpha, or transparent pixels bleed their colour into the edges.
     scaled = rgba.convert("RGBa").resize((width, height), Image.Resampling.LANCZOS).convert("RGBA")
     arr = np.asarray(scaled).copy()
     arr[:, :, 3] = np.round(arr[:, :, 3] * placement.opacity).astype(np.uint8)
-    x, y = _place(placement.corner, round(placement.margin * fh), (width, height), frame_size)
+    x, y = _place(placement.corner, round(placement.margin * _basis(frame_size)),
+                  (width, height), frame_size, box)
     return Overlay.from_rgba(arr, x, y)
 
 
-def render_label(text: str, size_px: int, *, locale: str = "en", fonts_dir: Path | None = None,
-                 box_opacity: float = 0.55) -> np.ndarray:
-    """The label as ``uint8 [h, w, 4]`` RGBA: white text on a rounded dark box."""
-    font = pick_font(text, size_px, fonts_dir)
+def render_label(text: str | list[str], size_px: int, *, locale: str = "en",
+                 fonts_dir: Path | None = None, box_opacity: float = 0.55) -> np.ndarray:
+    """The label as ``uint8 [h, w, 4]`` RGBA: white text (one line, or the lines given, each
+    centred) on a rounded dark box."""
+    lines = [text] if isinstance(text, str) else list(text)
+    font = pick_font(" ".join(lines), size_px, fonts_dir)
     kwargs = {"language": language(locale)} if features.check("raqm") else {}
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
-    left, top, right, bottom = probe.textbbox((0, 0), text, font=font, **kwargs)
+    boxes = [probe.textbbox((0, 0), line, font=font, **kwargs) for line in lines]
     pad_x, pad_y = round(size_px * 0.45), round(size_px * 0.3)
     ascent, descent = font.getmetrics()
-    box_w, box_h = (right - left) + 2 * pad_x, ascent + descent + 2 * pad_y
+    line_h = ascent + descent
+    text_w = max(right - left for left, _, right, _ in boxes)
+    box_w, box_h = text_w + 2 * pad_x, line_h * len(lines) + 2 * pad_y
     img = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     draw.rounded_rectangle((0, 0, box_w - 1, box_h - 1), radius=round(size_px * 0.3),
                            fill=(0, 0, 0, round(255 * box_opacity)))
-    draw.text((pad_x - left, pad_y), text, font=font, fill=(255, 255, 255, 255), **kwargs)
+    for i, (line, (left, _, right, _)) in enumerate(zip(lines, boxes)):
+        x = pad_x + (text_w - (right - left)) // 2 - left
+        draw.text((x, pad_y + i * line_h), line, font=font, fill=(255, 255, 255, 255), **kwargs)
     return np.asarray(img).copy()
+
+
+def _two_lines(text: str) -> list[str] | None:
+    """The label split at the space nearest its middle (None: one word)."""
+    words = text.split()
+    if len(words) < 2:
+        return None
+    best = min(range(1, len(words)),
+               key=lambda i: abs(len(" ".join(words[:i])) - len(" ".join(words[i:]))))
+    return [" ".join(words[:best]), " ".join(words[best:])]
+
+
+def fit_label(text: str, size_px: int, max_size: tuple[int, int], *, locale: str = "en",
+              fonts_dir: Path | None = None, box_opacity: float = 0.55) -> np.ndarray:
+    """The label at ``size_px``, or smaller (down to ``MIN_LABEL_SCALE``), or on two lines,
+    whichever first fits ``max_size`` (w, h). LayoutError when none does."""
+    max_w, max_h = max_size
+    floor = max(8, round(size_px * MIN_LABEL_SCALE))
+    sizes = list(range(size_px, floor - 1, -max(1, size_px // 16)))
+    layouts: list[str | list[str]] = [text]
+    split = _two_lines(text)
+    if split:
+        layouts.append(split)
+    for layout in layouts:
+        for px in sizes:
+            rgba = render_label(layout, px, locale=locale, fonts_dir=fonts_dir,
+                                box_opacity=box_opacity)
+            if rgba.shape[1] <= max_w and rgba.shape[0] <= max_h:
+                return rgba
+    raise LayoutError(f"the {locale} AI label {text!r} does not fit {max_w}x{max_h} px even at "
+                      f"{floor} px on two lines")
 
 
 def label_overlay(locale: str, frame_size: tuple[int, int],
                   placement: LabelPlacement = LabelPlacement(), *,
-                  fonts_dir: Path | None = None) -> tuple[Overlay, str]:
-    """The AI label for ``locale`` placed in its corner, and the text it shows."""
+                  fonts_dir: Path | None = None, box: Box | None = None,
+                  reserve: int = 0) -> tuple[Overlay, str]:
+    """The AI label for ``locale`` in its corner of ``box`` (a safe zone) or of the frame inset
+    by the margin, and the text it shows. ``reserve``: pixels of the box's width kept free for
+    the logo on the same edge. A label too wide is scaled down or wrapped (:func:`fit_label`)."""
     fw, fh = frame_size
+    margin = round(placement.margin * _basis(frame_size))
+    area = box if box is not None else (margin, margin, fw - margin, fh - margin)
     matched, text = label_for_locale(locale)
-    rgba = render_label(text, max(8, round(placement.text_height * fh)), locale=matched,
-                        fonts_dir=fonts_dir, box_opacity=placement.box_opacity)
-    x, y = _place(placement.corner, round(placement.margin * fh), (rgba.shape[1], rgba.shape[0]),
-                  frame_size)
+    rgba = fit_label(text, max(8, round(placement.text_height * _basis(frame_size))),
+                     (area[2] - area[0] - reserve, (area[3] - area[1]) // 4), locale=matched,
+                     fonts_dir=fonts_dir, box_opacity=placement.box_opacity)
+    x, y = _place(placement.corner, margin, (rgba.shape[1], rgba.shape[0]), frame_size, box)
     return Overlay.from_rgba(rgba, x, y), text

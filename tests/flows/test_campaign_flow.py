@@ -76,8 +76,8 @@ def test_campaign_flow_publishes_one_clip_per_locale(prefect_harness, factory_en
         assert run.state == "completed" and run.master_key
         # Every stage of the pipeline, in order, timed in one place.
         assert list(run.metrics["stages"]) == ["plan", "screen-text", "voice", "render",
-                                               "stabilize", "master", "screen-frames", "localize",
-                                               "publish", "manifest"]
+                                               "stabilize", "master", "screen-frames", "reframe",
+                                               "localize", "publish", "manifest"]
         # The colour jump at each cut, before and after matching, beside the stabilize report.
         colour = run.metrics["colour"]
         assert len(colour["cuts"]) == 2 and colour["summary"]["cuts"] == 2

@@ -1,4 +1,5 @@
-"""Localizing one clip from the master: portrait captions are sized by the frame's width."""
+"""Localizing one clip from the master: portrait captions are sized by the frame's width and
+height, and sit inside the 9:16 safe zone (above the platform's bottom UI)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from media.video import FrameWriter, probe, read_frames
 from tasks.assemble import ShotTiming
+from tasks.layout import caption_layout, frame_layout
 from tasks.localize import Branding, localize_clip
 from tasks.script import Shot
 
@@ -42,10 +44,15 @@ def test_portrait_captions_fit_the_width_in_at_most_two_lines(portrait_master, t
     ink = np.abs(frame.astype(int) - 40).max(axis=2) > 60
     rows, cols = np.nonzero(ink)
     assert rows.size, "no caption pixels"
-    # Inside the frame with a margin on both sides, in the lower part of the frame ...
-    assert cols.min() >= 0.05 * W and cols.max() <= 0.95 * W
-    assert rows.min() > H / 2
-    # ... and no more than two lines: the font follows the width (480 * 9/16 * 0.055 ~ 15 px),
-    # not the height (832 * 0.055 ~ 46 px, which wraps to more lines and overflows).
-    line_px = round(W * 9 / 16 * 0.055)
-    assert rows.max() - rows.min() < 2 * 1.8 * line_px
+    # A master without formats is laid out by the nearest format's safe zone (9:16 here):
+    # inside it, its bottom edge above the Reels/TikTok caption and button area ...
+    layout = frame_layout(None, (W, H))
+    x0, y0, x1, y1 = layout.safe_box
+    assert y1 == H - round(0.35 * H)
+    assert cols.min() >= x0 - 1 and cols.max() <= x1 + 1
+    assert rows.min() > H / 3 and rows.max() <= y1 + 2
+    # ... and no more than two lines, at a font sized by the short side (not 832 * 0.055 ~
+    # 46 px, which wraps to more lines and overflows).
+    fit = caption_layout(locale, [CAPTIONS[locale]], layout)
+    assert fit.font_px <= round(0.055 * W)
+    assert rows.max() - rows.min() < 2 * 1.6 * fit.font_px

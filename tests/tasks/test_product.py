@@ -24,6 +24,23 @@ def test_product_record_through_template(tmp_path):
     assert other.shots[0].prompt == campaign.shots[0].prompt
 
 
+def test_a_product_clip_ends_with_title_price_and_call_to_action_per_locale(tmp_path):
+    from tasks.endcard import end_card_text
+
+    product = load_product({"sku": "T", "title": {"en": "Jasmine Pearl", "ar": "لؤلؤ الياسمين",
+                                                  "ja": "ジャスミンパール"},
+                            "price": 1850, "currency": "JPY", "locales": ["en", "ar", "ja"],
+                            "cta": {"en": "Taste it today"}})
+    spec = load_product_campaign(product, tmp_path).spec
+    en, ar, ja = (end_card_text(spec, loc) for loc in ("en", "ar", "ja"))
+    assert (en.title, en.price, en.cta) == ("Jasmine Pearl", "¥1,850", "Taste it today")
+    assert ja.price == "￥1,850" and ja.cta == "今すぐ購入"   # CLDR's ja yen; the default CTA
+    # CLDR's Arabic: a right-to-left mark, the amount, then the symbol
+    assert ar.title == "لؤلؤ الياسمين" and ar.price == "\u200f1,850\xa0JP¥" \
+        and ar.cta == "تسوق الآن"
+    assert en.seconds == 2.5
+
+
 @pytest.mark.parametrize("record,field", [
     ({"title": "x", "price": 1, "locales": ["en"]}, "sku"),
     ({"sku": "A", "title": "x", "price": -1, "locales": ["en"]}, "price"),

@@ -36,9 +36,10 @@ def write_spec(tmp_path: Path, script: str, locales: str = "en, zh-CN, ar",
     return path
 
 
-def test_example_campaign_parses_in_three_languages():
+def test_example_campaign_parses_in_four_languages():
     campaign = load_campaign(EXAMPLE)
-    assert campaign.spec.locales == ["zh-CN", "en", "ar"]
+    assert campaign.spec.locales == ["zh-CN", "en", "ar", "ja"]
+    assert campaign.spec.output.formats == ["16:9", "9:16"]
     assert [s.id for s in campaign.shots] == ["intro", "harvest", "cup"]
     cup = campaign.shots[2]
     assert cup.captions["zh-CN"] == ["茉莉龙珠，限时八折。"]
@@ -51,7 +52,7 @@ def test_example_campaign_parses_in_three_languages():
     # Every shot is narrated in every locale; the captions are the narration's sentences, and
     # no shot has a fixed length: the speech times them when the campaign runs.
     assert cup.narration["en"] == ["Jasmine Pearl, 20% off this week only."]
-    assert all(s.narration.keys() == {"zh-CN", "en", "ar"} and s.captions == s.narration
+    assert all(s.narration.keys() == {"zh-CN", "en", "ar", "ja"} and s.captions == s.narration
                and not s.fixed_duration for s in campaign.shots)
     assert campaign.spec.audio.music.endswith("calm.m4a") and campaign.spec.audio.loudness == -14
     # Template shots take their seed from the template, so every campaign renders them alike.
