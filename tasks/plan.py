@@ -225,7 +225,7 @@ class VariantRow:
     variant: Variant
     campaign: Campaign
     renders: list[str]        # the variant's distinct render fingerprints, in shot order
-    new_renders: int          # not needed by a variant earlier in the table
+    new_renders: int          # not needed by a variant earlier in the table (all formats)
     master: str               # fingerprint of its master (renders in order and the look)
 
 
@@ -233,28 +233,33 @@ class VariantRow:
 class VariantPlan:
     rows: list[VariantRow]
     locales: list[str]
+    formats: list[str | None] = dataclasses.field(default_factory=lambda: [None])
+    rendered: list[str | None] = dataclasses.field(default_factory=lambda: [None])
+    # ``formats``: the delivered formats (output.formats); ``rendered``: those the model renders
+    # (each has its own renders and master; 1:1 and 4:5 are crops of one of them)
 
     @property
     def clips(self) -> int:
-        return len(self.rows) * len(self.locales)
+        return len(self.rows) * len(self.locales) * len(self.formats)
 
     @property
     def renders(self) -> int:
-        return len({key for row in self.rows for key in row.renders})
+        return len({key for row in self.rows for key in row.renders}) * len(self.rendered)
 
     @property
     def shot_renders(self) -> int:
         """Renders if every variant were rendered on its own."""
-        return sum(len(row.renders) for row in self.rows)
+        return sum(len(row.renders) for row in self.rows) * len(self.rendered)
 
     @property
     def masters(self) -> int:
-        return len({row.master for row in self.rows})
+        return len({row.master for row in self.rows}) * len(self.rendered)
 
     def summary(self) -> str:
-        return (f"{len(self.rows)} variant(s) x {len(self.locales)} locale(s) = {self.clips} "
-                f"clip(s) from {self.renders} render(s) and {self.masters} master(s) "
-                f"({self.shot_renders} renders if each variant were made on its own)")
+        formats = f" x {len(self.formats)} format(s)" if self.formats != [None] else ""
+        return (f"{len(self.rows)} variant(s) x {len(self.locales)} locale(s){formats} = "
+                f"{self.clips} clip(s) from {self.renders} render(s) and {self.masters} "
+                f"master(s) ({self.shot_renders} renders if each variant were made on its own)")
 
 
 def request_fingerprint(shot: Shot, spec: CampaignSpec) -> str:
@@ -270,6 +275,8 @@ def variant_plan(campaign: Campaign, variants: list[Variant] | None = None) -> V
     if variants is None:
         variants = select_variants(campaign.spec.variants) if campaign.spec.variants else \
             [Variant("", {})]
+    output = campaign.spec.output
+    per_shot = len(output.rendered_formats())  # each rendered format renders the shot again
     rows, seen = [], set()
     for variant in variants:
         made = apply_variant(campaign, variant) if variant.values else campaign
@@ -278,6 +285,8 @@ def variant_plan(campaign: Campaign, variants: list[Variant] | None = None) -> V
         look = str(made.spec.brand.look) if made.spec.brand.look else ""
         master = hashlib.sha256(json.dumps([keys, look,
                                             made.spec.brand.look_strength]).encode()).hexdigest()
-        rows.append(VariantRow(variant, made, distinct, len(set(distinct) - seen), master))
+        rows.append(VariantRow(variant, made, distinct, len(set(distinct) - seen) * per_shot,
+                               master))
         seen |= set(distinct)
-    return VariantPlan(rows, list(campaign.spec.locales))
+    return VariantPlan(rows, list(campaign.spec.locales), output.delivery_formats(),
+                       output.rendered_formats())

@@ -136,6 +136,19 @@ def test_the_plan_counts_renders_against_clips(tmp_path):
     assert "96 clip(s) from 5 render(s)" in plan.summary()
 
 
+def test_the_plan_counts_every_format(tmp_path):
+    # 16:9 and 9:16 are each rendered; 1:1 is a crop of 9:16, so it adds clips, not renders
+    path = write(tmp_path, "  seed: [a, b]")
+    path.write_text(path.read_text().replace(
+        "delivery_fps: 8}", 'delivery_fps: 8, formats: ["16:9", "9:16", "1:1"]}'))
+    plan = variant_plan(load_campaign(path))
+    assert plan.clips == 2 * 2 * 3  # variants x locales x formats
+    assert plan.renders == 3 * 2  # shot one per seed, shot two once; in both rendered formats
+    assert [row.new_renders for row in plan.rows] == [4, 2]
+    assert "2 variant(s) x 2 locale(s) x 3 format(s) = 12 clip(s) from 6 render(s)" \
+        in plan.summary()
+
+
 def test_pick_variants_refuses_an_unknown_id(tmp_path):
     campaign = load_campaign(write(tmp_path, "  seed: [a, b]"))
     assert [v.id for v in pick_variants(campaign, ["seed-b"])] == ["seed-b"]
