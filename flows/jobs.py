@@ -151,7 +151,8 @@ def settings_config(*, token: str | None = None, database_url: str | None = None
     return JobsConfig(token=token, database_url=database_url, data_dir=settings.data_dir,
                       launcher=launcher or default_launcher(settings.jobs_runner, database_url),
                       store_options={"endpoint_url": settings.s3_endpoint_url,
-                                     "region": settings.s3_region})
+                                     "region": settings.s3_region},
+                      fonts_dir=settings.fonts_dir)
 
 
 def default_launcher(runner: str, database_url: str) -> Launcher:
@@ -173,6 +174,7 @@ class JobsConfig:
     max_body_bytes: int = MAX_SPEC_BYTES  # a spec with its script inline; a record is far less
     max_depth: int = MAX_DEPTH
     store_options: dict | None = None  # endpoint_url, region for s3:// stores
+    fonts_dir: Path | None = None  # the subtitle fonts (FACTORY_FONTS_DIR); None: the bundled set
 
 
 class Refused(Exception):
@@ -290,10 +292,15 @@ def jobs_router(config: JobsConfig) -> APIRouter:
         """Body: a campaign spec with an inline ``script`` (JSON, or YAML with
         ``Content-Type: application/yaml``), or ``{"spec": {...}, "script": "...",
         "backend": "animatic", "silent": false}``. Answers the run id at once."""
+        return await submitted(request, submit_campaign)
+
+    async def submitted(request: Request, submit) -> JSONResponse:
+        """Read the body within its limit, hand it to ``submit`` off the event loop, and answer
+        202 with the run id and where to poll it (or the refusal)."""
         try:
             body = await read_limited(request, config.max_body_bytes)
             folder = jobs_dir / uuid.uuid4().hex
-            answer_ = await run_in_threadpool(submit_campaign, body,
+            answer_ = await run_in_threadpool(submit, body,
                                               request.headers.get("content-type", ""), folder)
         except Refused as exc:
             return answer(exc)
@@ -301,6 +308,8 @@ def jobs_router(config: JobsConfig) -> APIRouter:
                             status_code=202)
 
     def submit_campaign(body: bytes, content_type: str, folder: Path) -> dict:
+        from media.fonts import default_fonts_dir
+        from tasks.layout import check_layout
         from tasks.script import load_campaign
 
         data, path = read_document(body, content_type, folder, "request", config.max_depth)
@@ -325,6 +334,10 @@ def jobs_router(config: JobsConfig) -> APIRouter:
             path.write_text(json.dumps(spec, ensure_ascii=False, indent=1), encoding="utf-8")
         try:
             campaign = load_campaign(path)
+            # the overlays of every locale and format fit their safe zones: the check
+            # `validate` and `run` make, so an accepted campaign never fails on its layout
+            check_layout(campaign, fonts_dir=config.fonts_dir or default_fonts_dir(),
+                         logo=campaign.spec.brand.logo)
         except SpecError as exc:
             raise spec_refusal(exc) from None
         except FactoryError as exc:
@@ -343,15 +356,7 @@ def jobs_router(config: JobsConfig) -> APIRouter:
     async def post_product(request: Request) -> JSONResponse:
         """Body: a product record (sku, title, price, currency, image, locales), JSON or YAML.
         ``image`` may be an https://, s3:// or file:// URL; it is fetched when the run starts."""
-        try:
-            body = await read_limited(request, config.max_body_bytes)
-            folder = jobs_dir / uuid.uuid4().hex
-            answer_ = await run_in_threadpool(submit_product, body,
-                                              request.headers.get("content-type", ""), folder)
-        except Refused as exc:
-            return answer(exc)
-        return JSONResponse({**answer_, "status_url": status_url(request, answer_["run_id"])},
-                            status_code=202)
+        return await submitted(request, submit_product)
 
     def submit_product(body: bytes, content_type: str, folder: Path) -> dict:
         from flows.bodies import validate_product

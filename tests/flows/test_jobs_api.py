@@ -140,6 +140,18 @@ def test_a_bad_spec_gets_422_naming_the_field(client):
     assert answer.status_code == 422 and answer.json()["field"] == "backend"
 
 
+def test_a_caption_that_cannot_fit_a_format_gets_422_naming_field_and_locale(client):
+    # the layout check `validate` makes: a run the API accepts never fails on its overlays
+    long = "لؤلؤ الياسمين عاد إلينا من جديد، خصم عشرين بالمئة على كل العلب هذا الأسبوع"
+    spec = {**SPEC, "output": {"width": 480, "height": 832, "formats": ["9:16"]},
+            "locales": ["en", "ar"],
+            "script": f"## offer\nduration: 1.5s\nvisual: A tea tin\n[en] Tea.\n[ar] {long}\n"}
+    answer = client.post("/campaigns", json=spec, headers=AUTH)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "shots.offer.caption[ar]"
+    assert "9:16" in answer.json()["detail"]
+
+
 def test_bodies_are_held_to_the_ingest_rules(client):
     answer = client.post("/campaigns", content=b'{"id": NaN}', headers=AUTH)
     assert answer.status_code == 422 and answer.json()["field"] == "id"
