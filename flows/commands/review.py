@@ -40,6 +40,10 @@ def _decide(ref: str, *, approved: bool, reviewer: str | None, note: str) -> Non
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
         api = use_local_prefect(settings.data_dir, any_server=True)
+        if api is None:  # a server set in Prefect's profile (`prefect config set ...`) counts too
+            from prefect.settings import PREFECT_API_URL
+
+            api = PREFECT_API_URL.value() or None
         from flows.review import decide_review
 
         outcome = decide_review(db, ref, approved=approved, reviewer=reviewer or

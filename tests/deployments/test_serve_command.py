@@ -81,7 +81,10 @@ def test_serve_runs_the_factory_and_sigint_stops_all_of_it(tmp_path):
         jobs = f"http://127.0.0.1:{ingest_port}"
         auth = {"Authorization": f"Bearer {(tmp_path / 'data' / 'api.token').read_text().strip()}"}
         posted = httpx.post(f"{jobs}/campaigns", headers=auth, timeout=30, json={
-            "id": "serve-job", "brand": {"name": "Serve"}, "locales": ["en"], "audio": "none",
+            # brand colours like the examples': the default dark-to-amber storyboard gradient
+            # of this one shot is read by NudeNet as skin (0.40), which would hold it for review
+            "id": "serve-job", "locales": ["en"], "audio": "none",
+            "brand": {"name": "Serve", "colors": {"primary": "#0F766E", "secondary": "#F5D0A9"}},
             "output": {"width": 256, "height": 256, "delivery_fps": 16},
             "script": "## hero\nduration: 1s\nvisual: A tea tin\n[en] Tea.\n"})
         assert posted.status_code == 202, posted.text
