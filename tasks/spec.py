@@ -832,6 +832,10 @@ def _checked_look(look: Path, spec_path: Path, lines: dict[tuple, int],
     ``brand.look`` line, a bad one at the LUT's own line."""
     from tasks.grade.cube import load_cube
 
+    problem = path_problem(look)
+    if problem:  # before touching the file system: a 300-byte name is an OSError there
+        raise SpecError(f"LUT file {shown(look)}: {problem}", file=str(spec_path),
+                        line=lines.get(("brand", "look")), field=field)
     look = look.resolve()
     if not look.is_file():
         raise SpecError(f"LUT file {look} does not exist", file=str(spec_path),

@@ -24,7 +24,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from common.errors import SpecError
+from common.errors import SpecError, echo
+from common.inputs import path_problem
 from media.locales import is_locale, language
 from tasks.audio.mix import Mastering
 
@@ -92,6 +93,10 @@ def resolve_audio(audio: AudioSpec | None, base: Path, *, file: str,
     update: dict[str, Any] = {}
     if audio.music is not None:
         bed = BEDS.get(audio.music)
+        problem = None if bed is not None else path_problem(audio.music)
+        if problem:  # before touching the file system: a 300-byte name is an OSError there
+            raise SpecError(f"music file {echo(audio.music)}: {problem}", file=file,
+                            line=lines.get(("audio", "music")), field="audio.music")
         music = bed if bed is not None else (base / audio.music).resolve()
         if not music.is_file():
             raise SpecError(f"music file {music} does not exist (or name a bundled bed: "
@@ -103,6 +108,10 @@ def resolve_audio(audio: AudioSpec | None, base: Path, *, file: str,
         engine, _, name = voice.partition(":")
         where = {"file": file, "line": lines.get(("audio", "voices", loc)),
                  "field": f"audio.voices[{loc}]"}
+        if engine == "recorded" or (engine == "piper" and name.endswith(".onnx")):
+            problem = path_problem(name)
+            if problem:
+                raise SpecError(f"voice {echo(voice)}: {problem}", **where)
         if engine == "recorded":
             folder = (base / name).resolve()
             if not folder.is_dir():

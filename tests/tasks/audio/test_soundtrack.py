@@ -116,7 +116,8 @@ def test_cues_start_with_their_sentences(clip):
     mono = decode(files.video).mean(axis=1)
     onsets = speech_onsets(mono)
     cues = read_srt(files.sidecars["srt"])
-    assert [c.text for c in cues] == ["Spring begins with a good cup of tea.",
+    # a 256 px frame wraps the longest sentence onto two lines: compare the words
+    assert [c.text.replace("\n", " ") for c in cues] == ["Spring begins with a good cup of tea.",
                                       "Jasmine Pearl is back.",
                                       "Twenty percent off this week only."]
     for cue in cues:
