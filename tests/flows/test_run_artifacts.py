@@ -99,9 +99,12 @@ def test_a_render_progress_artifact_moves_at_every_step(prefect_harness):
 
     artifact_id, updates = steps()
     assert updates == 6  # five steps and the finish
-    from prefect.client.orchestration import get_client
+    from uuid import UUID
 
-    with get_client(sync_client=True) as client:
-        artifact = client.read_artifacts()
-    (mine,) = [a for a in artifact if str(a.id) == artifact_id]
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterId
+
+    with get_client(sync_client=True) as client:  # by id: a whole suite makes hundreds
+        (mine,) = client.read_artifacts(artifact_filter=ArtifactFilter(
+            id=ArtifactFilterId(any_=[UUID(artifact_id)])))
     assert mine.data == 100.0 and "rendered" in mine.description
